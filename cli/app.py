@@ -1,0 +1,72 @@
+"""The ``gwas-prs`` Typer application: one app, every command registered here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from gwas_prs import __version__
+from gwas_prs.cli import demo_command, ingest_command
+from gwas_prs.cli.console import configure_logging, print_error
+from gwas_prs.cli.options import VerboseOption
+from gwas_prs.errors import GwasPrsError
+
+
+class GwasPrsGroup(TyperGroup):
+    """Maps library errors to one-line messages and exit codes (2 input, 3 setup, …)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GwasPrsError as exc:
+            print_error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            print_error("interrupted; the stage in progress is left incomplete and will be redone")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    name="gwas-prs",
+    cls=GwasPrsGroup,
+    help=(
+        "Genotypes to disease-risk models on Hail: ingest VCFs, QC, ancestry PCA, GWAS, "
+        "polygenic scores and an XGBoost classifier. Start with 'gwas-prs demo'."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"gwas-prs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    verbose: VerboseOption = False,
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Genotypes to disease-risk models on Hail."""
+    configure_logging(verbose)
+
+
+app.command("ingest", no_args_is_help=True)(ingest_command.ingest)
+app.command("demo")(demo_command.demo)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

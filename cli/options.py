@@ -1,0 +1,61 @@
+"""Option aliases shared by several commands, declared once.
+
+Use them as parameter annotations::
+
+    def qc(run: RunArgument, overwrite: OverwriteOption = False) -> None: ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+RunArgument = Annotated[
+    str,
+    typer.Argument(help="Run folder (local path or gs://bucket/prefix) created by 'gwas-prs ingest'.", show_default=False),
+]
+RunOption = Annotated[
+    str,
+    typer.Option("--run", "-r", help="Run folder to write into (created if missing; local path or gs://…).", show_default=False),
+]
+OverwriteOption = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Replace this stage's existing outputs (later stages are marked stale)."),
+]
+SeedOption = Annotated[
+    int | None,
+    typer.Option("--seed", help="Fixed seed for Hail's random functions (reproducible runs)."),
+]
+CoresOption = Annotated[
+    int | None,
+    typer.Option("--cores", min=1, help="Cores for Hail local mode [default: all usable cores]."),
+]
+DriverMemoryOption = Annotated[
+    str | None,
+    typer.Option("--driver-memory", help="JVM heap for Hail local mode, e.g. 8g [default: 70% of RAM].", show_default=False),
+]
+ReferenceGenomeOption = Annotated[
+    str,
+    typer.Option(
+        "--reference-genome",
+        help="Reference genome of the input coordinates: GRCh37 or GRCh38. 'chr1' and '1' are both accepted.",
+    ),
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print the exact commands that would run, and run nothing."),
+]
+SamplesFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--samples",
+        help="Sample metadata (TSV/CSV or the 1000 Genomes panel) with a sample-ID column.",
+        show_default=False,
+    ),
+]
+VerboseOption = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Show debug messages."),
+]

@@ -1,0 +1,340 @@
+"""VCF import: the bronze layer.
+
+Library functions build Hail expressions and MatrixTables; :func:`run_ingest`
+is the stage runner, the only function here that writes.
+
+The bronze MatrixTable (``RUN/bronze/genotypes.mt``) has
+
+- row key ``locus`` (reference genome of the run), ``alleles`` (bi-allelic after
+  :func:`hail.split_multi_hts`), plus ``rsid``, ``qual``, ``filters``, ``info``,
+  ``a_index``/``was_split`` from the split;
+- column key ``s`` and one field per column of the sample metadata file;
+- entry fields from the VCF (``GT`` at least);
+- global ``gwas_prs`` (struct: ``stage``, ``version``, ``parameters`` as JSON).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gwas_prs import __version__, storage
+from gwas_prs.errors import InputError
+from gwas_prs.hail_context import HailConfig, start_hail, usable_cores
+from gwas_prs.hail_errors import hail_errors_as_computation_errors
+from gwas_prs.reference import ReferenceContigs, reference_contigs
+from gwas_prs.run_folder import InputFile, RunFolder, stage_run
+from gwas_prs.sample_metadata import SampleMatch, SampleMetadata, match_samples, read_sample_metadata, sample_metadata_table
+from gwas_prs.vcf_validation import VcfScan, validate_vcfs
+
+logger = logging.getLogger(__name__)
+
+VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Parameters of the ingest stage (see ``gwas-prs ingest --help``)."""
+
+    vcfs: tuple[str, ...]
+    run_dir: str
+    samples_file: str | None = None
+    sample_id_column: str | None = None
+    reference_genome: str = "GRCh37"
+    keep_symbolic: bool = False
+    skip_unknown_contigs: bool = False
+    overwrite: bool = False
+    validation_workers: int | None = None
+
+
+@dataclass
+class IngestResult:
+    """What :func:`run_ingest` did."""
+
+    run_dir: str
+    output: str
+    samples: int
+    counts: dict[str, Any] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    log_path: str | None = None
+
+
+def expand_vcf_paths(patterns: Sequence[str]) -> list[str]:
+    """Expand globs; keep the given order, sorting each glob's matches naturally.
+
+    Raises
+    ------
+    InputError
+        A pattern matches nothing, or the same file is given twice.
+    """
+    import re
+
+    def natural(path: str) -> list[Any]:
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
+
+    paths: list[str] = []
+    for pattern in patterns:
+        if storage.is_remote(pattern):
+            paths.append(pattern)
+            continue
+        if any(ch in pattern for ch in "*?["):
+            matches = sorted(glob.glob(pattern), key=natural)
+            if not matches:
+                raise InputError(f"{pattern}: the pattern matches no file")
+            paths.extend(matches)
+        else:
+            paths.append(pattern)
+    seen: set[str] = set()
+    for path in paths:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise InputError(f"{path}: given twice; list each VCF once")
+        seen.add(real)
+    if not paths:
+        raise InputError("no VCF given; pass one or more .vcf/.vcf.gz/.vcf.bgz files or globs")
+    return paths
+
+
+def is_dropped_allele_expr(allele: Any) -> Any:
+    """True for alleles ingest drops by default: symbolic (``<CN0>``, ``<DEL>``),
+    the spanning deletion ``*`` and breakends (``N[1:123[``).
+
+    Parameters
+    ----------
+    allele : :class:`hail.StringExpression`
+    """
+    import hail as hl
+
+    return allele.startswith("<") | (allele == "*") | allele.contains("[") | allele.contains("]")
+
+
+def import_vcfs(paths: Sequence[str], reference: ReferenceContigs) -> Any:
+    """Import VCFs (BGZF, plain text) as one MatrixTable with contigs recoded."""
+    import hail as hl
+
+    return hl.import_vcf(
+        list(paths),
+        reference_genome=reference.name,
+        contig_recoding=dict(reference.recoding),
+        force_bgz=True,
+        array_elements_required=False,
+        skip_invalid_loci=False,
+    )
+
+
+def split_and_drop_alleles(mt: Any, *, keep_symbolic: bool = False) -> Any:
+    """Split multi-allelic sites, then drop symbolic/star/breakend and ALT-less rows.
+
+    Returns a MatrixTable whose rows are all bi-allelic, with ``a_index`` and
+    ``was_split`` from :func:`hail.split_multi_hts`.
+    """
+    import hail as hl
+
+    mt = mt.filter_rows(hl.len(mt.alleles) >= 2)
+    mt = hl.split_multi_hts(mt, keep_star=keep_symbolic)
+    if not keep_symbolic:
+        mt = mt.filter_rows(~is_dropped_allele_expr(mt.alleles[1]))
+    return mt
+
+
+def annotate_sample_metadata(mt: Any, metadata: SampleMetadata) -> Any:
+    """Join metadata columns onto ``mt``'s columns (missing where a sample has none)."""
+    table = sample_metadata_table(metadata)
+    reserved = set(mt.col) | {"s"}
+    clashes = [f for f in metadata.fields if f in reserved]
+    if clashes:
+        raise InputError(
+            f"{metadata.path}: column(s) {', '.join(clashes)} clash with genotype fields; rename them"
+        )
+    return mt.annotate_cols(**table[mt.s])
+
+
+def build_bronze(
+    vcf_paths: Sequence[str],
+    reference: ReferenceContigs,
+    *,
+    metadata: SampleMetadata | None,
+    keep_symbolic: bool,
+    parameters: dict[str, Any],
+) -> Any:
+    """The bronze MatrixTable (not written): import, split, drop, join metadata, stamp."""
+    import hail as hl
+
+    mt = import_vcfs(vcf_paths, reference)
+    mt = split_and_drop_alleles(mt, keep_symbolic=keep_symbolic)
+    if metadata is not None:
+        mt = annotate_sample_metadata(mt, metadata)
+    return mt.annotate_globals(
+        gwas_prs=hl.struct(stage="ingest", version=__version__, parameters=json.dumps(parameters, sort_keys=True))
+    )
+
+
+def _summarise_scans(scans: Sequence[VcfScan]) -> dict[str, Any]:
+    records = Counter[str]()
+    expected = Counter[str]()
+    dropped = Counter[str]()
+    for scan in scans:
+        records.update(scan.records_per_contig)
+        expected.update(scan.expected_rows_per_contig)
+        dropped.update(scan.dropped_alleles)
+    return {
+        "records_read": sum(s.records for s in scans),
+        "multiallelic_records": sum(s.multiallelic_records for s in scans),
+        "alt_alleles": sum(s.alt_alleles for s in scans),
+        "skipped_unknown_contig_records": sum(s.skipped_unknown_contig for s in scans),
+        "dropped_alleles": dict(sorted(dropped.items())),
+        "expected_variants": sum(expected.values()),
+        "records_per_contig": dict(records),
+        "expected_variants_per_contig": dict(expected),
+    }
+
+
+def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestResult:
+    """Validate the VCFs, then import them into ``RUN/bronze/genotypes.mt``.
+
+    All inputs are checked before Hail starts. Plain-gzip VCFs are rewritten as
+    BGZF under ``RUN/tmp`` while they are validated (so the import runs on all
+    cores) and removed afterwards. The MatrixTable is written to a temporary
+    sibling and renamed into place; the manifest records the stage last.
+
+    Raises
+    ------
+    InputError, OutputExistsError
+        Before any heavy work.
+    ComputationError
+        Hail failed on data that passed validation.
+    """
+    started = time.monotonic()
+    run = RunFolder(config.run_dir)
+    if run.is_remote():
+        raise InputError(f"{run.root}: ingest into gs:// run folders runs on Dataproc ('gwas-prs dataproc submit')")
+    reference = reference_contigs(config.reference_genome)
+    paths = expand_vcf_paths(config.vcfs)
+    for path in paths:
+        if storage.is_remote(path):
+            raise InputError(f"{path}: remote VCFs are read on Dataproc; locally give a file path")
+        if not path.endswith(VCF_SUFFIXES) and os.path.isfile(path):
+            logger.warning("%s: unexpected file name (expected %s)", path, ", ".join(VCF_SUFFIXES))
+    metadata = read_sample_metadata(config.samples_file, config.sample_id_column) if config.samples_file else None
+    from gwas_prs.run_folder import check_can_write
+
+    check_can_write(run, "ingest", [run.bronze_mt], overwrite=config.overwrite)
+
+    convert_dir = storage.join(run.tmp, f"bgzf-{os.getpid()}")
+    workers = config.validation_workers or usable_cores()
+    logger.info("validating %d VCF file(s) with %d worker(s)…", len(paths), workers)
+    t0 = time.monotonic()
+    samples, scans = validate_vcfs(
+        paths,
+        reference,
+        keep_symbolic=config.keep_symbolic,
+        skip_unknown_contigs=config.skip_unknown_contigs,
+        convert_dir=convert_dir,
+        workers=workers,
+    )
+    validation_s = time.monotonic() - t0
+    notes: list[str] = []
+    converted = [s for s in scans if s.converted_to]
+    if converted:
+        notes.append(
+            f"{len(converted)} plain-gzip file(s) were rewritten as BGZF while validating, so the "
+            "import is split across cores (plain gzip can only be read by one core)"
+        )
+    match: SampleMatch | None = match_samples(metadata, samples) if metadata is not None else None
+    if match is not None:
+        if match.matched == 0:
+            raise InputError(
+                f"{config.samples_file}: none of its {len(metadata.frame)} sample IDs are in the VCFs "  # type: ignore[union-attr]
+                f"(first VCF sample: '{samples[0]}'); check the ID column"
+            )
+        if match.samples_without_metadata:
+            notes.append(
+                f"{len(match.samples_without_metadata)} sample(s) have no metadata "
+                f"(e.g. {', '.join(match.samples_without_metadata[:3])})"
+            )
+        if match.metadata_without_sample:
+            notes.append(f"{len(match.metadata_without_sample)} metadata row(s) match no VCF sample")
+
+    parameters = {
+        "vcfs": paths,
+        "samples_file": config.samples_file,
+        "sample_id_column": metadata.id_column if metadata else None,
+        "reference_genome": reference.name,
+        "keep_symbolic": config.keep_symbolic,
+        "skip_unknown_contigs": config.skip_unknown_contigs,
+    }
+    inputs = [InputFile(s.path, s.size, s.fingerprint) for s in scans]
+    if config.samples_file:
+        inputs.append(
+            InputFile(config.samples_file, storage.file_size(config.samples_file), storage.sha256_file(config.samples_file))
+        )
+    scan_counts = _summarise_scans(scans)
+    import_paths = [s.converted_to or s.path for s in scans]
+
+    hail_config = hail or HailConfig(run_dir=run.root, command="ingest", reference_genome=reference.name)
+    try:
+        with stage_run(run, "ingest", parameters=parameters, inputs=inputs, final_outputs=[run.bronze_mt], overwrite=config.overwrite) as stage:
+            log_path = start_hail(hail_config)
+            import hail as hl
+
+            tmp_mt = stage.temporary_path(run.bronze_mt)
+            storage.makedirs(storage.join(run.root, "bronze"))
+            logger.info("importing %d file(s) and writing the bronze MatrixTable…", len(import_paths))
+            t1 = time.monotonic()
+            with hail_errors_as_computation_errors("importing the VCFs", log_path):
+                mt = build_bronze(
+                    import_paths, reference, metadata=metadata, keep_symbolic=config.keep_symbolic, parameters=parameters
+                )
+                mt.write(tmp_mt, overwrite=True)
+                written = hl.read_matrix_table(tmp_mt)
+                per_contig = written.aggregate_rows(hl.agg.counter(written.locus.contig))
+                n_partitions = written.n_partitions()
+            import_s = time.monotonic() - t1
+            n_variants = int(sum(per_contig.values()))
+            stage.counts.update(
+                {
+                    "samples": len(samples),
+                    **{k: v for k, v in scan_counts.items() if k not in ("records_per_contig", "expected_variants_per_contig")},
+                    "variants": n_variants,
+                    "variants_per_contig": {str(k): int(v) for k, v in per_contig.items()},
+                    "records_per_contig": scan_counts["records_per_contig"],
+                    "samples_without_metadata": len(match.samples_without_metadata) if match else None,
+                    "metadata_rows_without_sample": len(match.metadata_without_sample) if match else None,
+                    "partitions": n_partitions,
+                    "validation_s": round(validation_s, 3),
+                    "import_write_s": round(import_s, 3),
+                }
+            )
+            if n_variants != scan_counts["expected_variants"]:
+                notes.append(
+                    f"Hail wrote {n_variants} variants but the VCF text implies {scan_counts['expected_variants']}; "
+                    "see the Hail log"
+                )
+                logger.warning(notes[-1])
+            stage.publish(tmp_mt, run.bronze_mt, "bronze_mt")
+            stage.record.parameters["notes"] = notes
+    finally:
+        for scan in converted:
+            storage.remove(scan.converted_to)  # type: ignore[arg-type]
+        storage.remove(convert_dir)
+    return IngestResult(
+        run_dir=run.root,
+        output=run.bronze_mt,
+        samples=len(samples),
+        counts=dict(stage.counts),
+        wall_time_s=round(time.monotonic() - started, 3),
+        notes=notes,
+        log_path=log_path,
+    )
+
+
+def ingest_config_dict(config: IngestConfig) -> dict[str, Any]:
+    return asdict(config)

@@ -1,0 +1,308 @@
+"""The run folder: its layout, its manifest and the life cycle of a stage.
+
+A run lives in one folder (local or ``gs://``)::
+
+    RUN/manifest.json        one record per stage (see :class:`StageRecord`)
+    RUN/logs/                Hail logs
+    RUN/tmp/                 scratch space (safe to delete between commands)
+    RUN/bronze/genotypes.mt  ingest
+    RUN/silver/...           qc
+    RUN/gold/...             gwas, prs, train
+
+A stage is *complete* only when ``manifest.json`` says so **and** its outputs
+exist. Outputs are written to temporary siblings and moved into place at the
+end (:meth:`StageRun.publish`); the manifest is updated last. A stage that is
+killed therefore leaves its record in status ``running`` and no final output,
+and :func:`require_complete` refuses to build on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gwas_prs import storage
+from gwas_prs.errors import GwasPrsError, OutputExistsError, StageNotCompleteError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+#: Stage order; re-running a stage marks every later stage ``stale``.
+STAGE_ORDER: tuple[str, ...] = ("ingest", "qc", "simulate-phenotype", "gwas", "prs", "train")
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETE = "complete"
+STATUS_FAILED = "failed"
+STATUS_STALE = "stale"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths inside a run folder."""
+
+    root: str
+
+    def path(self, *parts: str) -> str:
+        return storage.join(self.root, *parts)
+
+    @property
+    def manifest(self) -> str:
+        return self.path(MANIFEST_NAME)
+
+    @property
+    def logs(self) -> str:
+        return self.path("logs")
+
+    @property
+    def tmp(self) -> str:
+        return self.path("tmp")
+
+    @property
+    def bronze_mt(self) -> str:
+        return self.path("bronze", "genotypes.mt")
+
+    @property
+    def silver_mt(self) -> str:
+        return self.path("silver", "genotypes.mt")
+
+    def is_remote(self) -> bool:
+        return storage.is_remote(self.root)
+
+
+@dataclass
+class InputFile:
+    """An input of a stage, with what identifies its content."""
+
+    path: str
+    size: int
+    fingerprint: str
+
+
+@dataclass
+class StageRecord:
+    """What the manifest keeps about one stage.
+
+    ``counts`` holds the numbers that flow through the stage (samples and
+    variants before/after each filter, with reasons); ``outputs`` maps a name to
+    a path inside the run folder.
+    """
+
+    status: str
+    started: str
+    finished: str | None = None
+    wall_time_s: float | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions stamped into every stage record."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("gwas-prs", "hail"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def load_manifest(run: RunFolder) -> dict[str, Any]:
+    """The manifest as a dict (an empty one when the run folder is new)."""
+    if not storage.exists(run.manifest):
+        return {"manifest_version": MANIFEST_VERSION, "run": run.root, "stages": {}}
+    try:
+        data = json.loads(storage.read_text(run.manifest))
+    except json.JSONDecodeError as exc:
+        raise GwasPrsError(
+            f"{run.manifest}: not valid JSON ({exc}); the run folder is damaged — "
+            "restore the file or start a new run folder"
+        ) from exc
+    data.setdefault("stages", {})
+    return dict(data)
+
+
+def save_manifest(run: RunFolder, manifest: Mapping[str, Any]) -> None:
+    storage.write_text_atomic(run.manifest, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+
+
+def stage_record(run: RunFolder, stage: str) -> StageRecord | None:
+    """The manifest record of ``stage``, or None if it never ran."""
+    raw = load_manifest(run)["stages"].get(stage)
+    if raw is None:
+        return None
+    known = {f for f in StageRecord.__dataclass_fields__}
+    return StageRecord(**{k: v for k, v in raw.items() if k in known})
+
+
+def require_complete(run: RunFolder, stage: str, *, needed_by: str) -> StageRecord:
+    """Return the record of a completed ``stage`` or raise.
+
+    Raises
+    ------
+    StageNotCompleteError
+        The stage never ran, is still running/was interrupted, failed, is stale,
+        or one of its outputs is missing.
+    """
+    record = stage_record(run, stage)
+    hint = f"run 'gwas-prs {stage}' on {run.root} first"
+    if record is None:
+        raise StageNotCompleteError(f"{run.root}: '{needed_by}' needs the '{stage}' stage, which has not run; {hint}")
+    if record.status != STATUS_COMPLETE:
+        what = {
+            STATUS_RUNNING: "did not finish (interrupted or still running)",
+            STATUS_FAILED: f"failed ({record.error})",
+            STATUS_STALE: "is stale (an earlier stage was re-run)",
+        }.get(record.status, f"has status '{record.status}'")
+        raise StageNotCompleteError(f"{run.root}: the '{stage}' stage {what}; {hint}")
+    for name, path in record.outputs.items():
+        if not storage.exists(path):
+            raise StageNotCompleteError(
+                f"{run.root}: output '{name}' of the '{stage}' stage is missing ({path}); {hint}"
+            )
+    return record
+
+
+class StageRun:
+    """A stage in progress; see :func:`stage_run`."""
+
+    def __init__(self, run: RunFolder, stage: str, record: StageRecord) -> None:
+        self.run = run
+        self.stage = stage
+        self.record = record
+        self._temporaries: list[str] = []
+        self._published: list[str] = []
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return self.record.counts
+
+    def temporary_path(self, final_path: str) -> str:
+        """A sibling of ``final_path`` to write to before :meth:`publish`."""
+        parent, _, name = final_path.rstrip("/").rpartition("/")
+        tmp = f"{parent}/.{name}.partial-{uuid.uuid4().hex[:8]}"
+        self._temporaries.append(tmp)
+        return tmp
+
+    def publish(self, tmp_path: str, final_path: str, name: str) -> None:
+        """Move a finished temporary output into place and record it."""
+        if storage.exists(final_path):
+            storage.remove(final_path)
+        storage.move(tmp_path, final_path)
+        if tmp_path in self._temporaries:
+            self._temporaries.remove(tmp_path)
+        self._published.append(final_path)
+        self.record.outputs[name] = final_path
+
+    def cleanup(self) -> None:
+        for tmp in self._temporaries:
+            try:
+                storage.remove(tmp)
+            except OSError:  # pragma: no cover - best effort
+                logger.warning("could not remove temporary output %s", tmp)
+
+
+def _remove_stale_partials(final_paths: Sequence[str]) -> None:
+    for final in final_paths:
+        parent, _, name = final.rstrip("/").rpartition("/")
+        if storage.is_remote(parent) or not storage.is_dir(parent):
+            continue
+        import os
+
+        for entry in os.listdir(parent):
+            if entry.startswith(f".{name}.partial-"):
+                logger.info("removing the partial output of an interrupted run: %s/%s", parent, entry)
+                storage.remove(f"{parent}/{entry}")
+
+
+def check_can_write(run: RunFolder, stage: str, outputs: Sequence[str], *, overwrite: bool) -> None:
+    """Refuse to replace a completed stage unless ``overwrite`` (checked up front).
+
+    Raises
+    ------
+    OutputExistsError
+        The stage is complete (or its outputs exist) and ``overwrite`` is false.
+    """
+    if overwrite:
+        return
+    record = stage_record(run, stage)
+    if record is not None and record.status == STATUS_COMPLETE:
+        raise OutputExistsError(
+            f"{run.root}: the '{stage}' stage is already complete; pass --overwrite to redo it "
+            "(later stages will be marked stale) or choose another --run folder"
+        )
+    existing = [p for p in outputs if storage.exists(p)]
+    if existing and (record is None or record.status == STATUS_COMPLETE):
+        raise OutputExistsError(f"{existing[0]} exists; pass --overwrite to replace it")
+
+
+@contextmanager
+def stage_run(
+    run: RunFolder,
+    stage: str,
+    *,
+    parameters: Mapping[str, Any],
+    inputs: Sequence[InputFile] = (),
+    final_outputs: Sequence[str] = (),
+    overwrite: bool = False,
+) -> Iterator[StageRun]:
+    """Run a stage: record it as running, yield, then record it complete.
+
+    On an exception the stage is recorded as ``failed`` with the message and
+    its temporary outputs are removed; a killed process leaves ``running``.
+    Re-running a stage marks every later stage of :data:`STAGE_ORDER` stale.
+    """
+    check_can_write(run, stage, final_outputs, overwrite=overwrite)
+    storage.makedirs(run.root)
+    _remove_stale_partials(final_outputs)
+    started = time.monotonic()
+    record = StageRecord(
+        status=STATUS_RUNNING,
+        started=_now(),
+        parameters=dict(parameters),
+        inputs=[asdict(i) for i in inputs],
+        versions=tool_versions(),
+    )
+    manifest = load_manifest(run)
+    manifest["stages"][stage] = asdict(record)
+    if stage in STAGE_ORDER:
+        for later in STAGE_ORDER[STAGE_ORDER.index(stage) + 1 :]:
+            if later in manifest["stages"] and manifest["stages"][later]["status"] == STATUS_COMPLETE:
+                manifest["stages"][later]["status"] = STATUS_STALE
+    save_manifest(run, manifest)
+    current = StageRun(run, stage, record)
+    try:
+        yield current
+    except BaseException as exc:
+        current.cleanup()
+        record.status = STATUS_FAILED
+        record.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        record.finished = _now()
+        record.wall_time_s = round(time.monotonic() - started, 3)
+        manifest = load_manifest(run)
+        manifest["stages"][stage] = asdict(record)
+        save_manifest(run, manifest)
+        raise
+    record.status = STATUS_COMPLETE
+    record.finished = _now()
+    record.wall_time_s = round(time.monotonic() - started, 3)
+    manifest = load_manifest(run)
+    manifest["stages"][stage] = asdict(record)
+    save_manifest(run, manifest)

@@ -1,0 +1,56 @@
+"""Developer and CI sessions: ``nox -s demo``, ``nox -s tests``, ``nox -s lint typecheck``.
+
+``nox`` alone runs lint, typecheck and tests (what CI runs). Virtual
+environments are made with uv when it is installed (much faster), otherwise
+with virtualenv.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = os.environ.get("GWAS_PRS_PYTHON", "3.11")
+SOURCES = ["gwas_prs", "tests", "noxfile.py", "benchmarks"]
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (Hail local mode; PLINK reference tests where installed)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs, env={"PYTHONUNBUFFERED": "1"})
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Install gwas-prs and run the demo pipeline into ./gwas-prs-demo."""
+    session.install("-e", ".")
+    session.run("gwas-prs", "demo", *(session.posargs or ["--run", "gwas-prs-demo"]))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check + ruff format --check."""
+    session.install("ruff>=0.6")
+    existing = [s for s in SOURCES if os.path.exists(s)]
+    session.run("ruff", "check", *existing)
+    session.run("ruff", "format", "--check", *existing)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy over the library, CLI and dataproc packages."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy", "-p", "gwas_prs")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against PLINK (see benchmarks/README.md)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

@@ -1,0 +1,53 @@
+"""Shared fixtures.
+
+- ``hail_context``: one Hail context per pytest session (``local[2]``, quiet,
+  fixed seed), started only by the tests that ask for it.
+- ``no_jvm``: fails a test that would start Hail (CLI tests must not).
+- ``bundled_1kg``: paths of the bundled 1000 Genomes VCFs and panel.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_1KG = REPO / "gwas_prs" / "data" / "1kg"
+HAIL_SEED = 20261121
+
+
+def have_programs(*names: str) -> bool:
+    return all(shutil.which(n) for n in names)
+
+
+@pytest.fixture(scope="session")
+def hail_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from gwas_prs.hail_context import HailConfig, start_hail, stop_hail
+
+    run_dir = tmp_path_factory.mktemp("hail-session")
+    start_hail(
+        HailConfig(run_dir=str(run_dir), command="pytest", cores=2, driver_memory="4g", seed=HAIL_SEED, quiet=True)
+    )
+    yield
+    stop_hail()
+
+
+@pytest.fixture
+def no_jvm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any attempt to start Hail fail the test."""
+    import gwas_prs.hail_context as hail_context
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("this test must not start a JVM")
+
+    monkeypatch.setattr(hail_context, "start_hail", refuse)
+    monkeypatch.setattr("gwas_prs.ingest.start_hail", refuse)
+
+
+@pytest.fixture(scope="session")
+def bundled_1kg() -> dict[str, object]:
+    vcfs = {c: DATA_1KG / f"1KG_phase3_subset_chr{c}.vcf.gz" for c in range(1, 23)}
+    return {"vcfs": vcfs, "panel": DATA_1KG / "samples.panel"}
