@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import logging
 import os
 import zlib
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from gwas_prs.bgzf import BgzfWriter, is_bgzf_header
 from gwas_prs.errors import InputError
@@ -72,25 +73,26 @@ class VcfScan:
         return sum(self.expected_rows_per_contig.values())
 
 
-class _HashingReader:
-    """A read-only file wrapper that hashes the bytes it hands out."""
+class _HashingRaw(io.RawIOBase):
+    """A raw reader that hashes every byte it reads (wrap it in a BufferedReader)."""
 
     def __init__(self, handle: BinaryIO) -> None:
         self._handle = handle
         self.digest = hashlib.sha256()
-        self.bytes_read = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._handle.read(size)
-        self.digest.update(data)
-        self.bytes_read += len(data)
-        return data
 
     def readable(self) -> bool:
         return True
 
+    def readinto(self, buffer: Any) -> int:
+        data = self._handle.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.digest.update(data)
+        return n
+
     def close(self) -> None:
         self._handle.close()
+        super().close()
 
 
 def _fail(path: str, line: int | None, problem: str) -> InputError:
@@ -229,14 +231,15 @@ def scan_vcf(
     """
     size = _check_is_file(path)
     compression = detect_compression(path)
-    raw = _HashingReader(open(path, "rb"))  # noqa: SIM115 - closed below
+    hashing = _HashingRaw(open(path, "rb"))  # noqa: SIM115 - closed below
+    raw = io.BufferedReader(hashing, buffer_size=1 << 20)
     writer: BgzfWriter | None = None
     tmp_target: str | None = None
     if convert_to is not None and compression == "gzip":
         Path(convert_to).parent.mkdir(parents=True, exist_ok=True)
         tmp_target = convert_to + ".part"
         writer = BgzfWriter(open(tmp_target, "wb"))  # noqa: SIM115 - closed by writer
-    stream = _open_text(path, compression, raw)  # type: ignore[arg-type]
+    stream = _open_text(path, compression, raw)
     line_no = 0
     try:
         header_bytes: list[bytes] = []
@@ -346,7 +349,7 @@ def scan_vcf(
         raise
     finally:
         raw.close()
-    scan.fingerprint = f"sha256:{raw.digest.hexdigest()}"
+    scan.fingerprint = f"sha256:{hashing.digest.hexdigest()}"
     if writer is not None and tmp_target is not None and convert_to is not None:
         writer.close()
         os.replace(tmp_target, convert_to)
