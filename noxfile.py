@@ -15,7 +15,8 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-PYTHON = os.environ.get("GWAS_PRS_PYTHON", "3.11")
+#: Interpreter for the sessions: the one running nox, unless GWAS_PRS_PYTHON names another.
+PYTHON = os.environ.get("GWAS_PRS_PYTHON") or None
 SOURCES = ["gwas_prs", "tests", "noxfile.py", "benchmarks"]
 
 

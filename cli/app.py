@@ -53,7 +53,13 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def main_callback(
     verbose: VerboseOption = False,
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version_callback,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     """Genotypes to disease-risk models on Hail."""
     configure_logging(verbose)

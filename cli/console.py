@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(soft_wrap=True, highlight=False)
 err_console = Console(stderr=True)
 
 
@@ -35,7 +35,9 @@ def print_error(message: str) -> None:
     print(f"error: {first}", file=sys.stderr)
 
 
-def summary_table(title: str, rows: Iterable[Sequence[Any]], columns: Sequence[str] = ("", "")) -> Table:
+def summary_table(
+    title: str, rows: Iterable[Sequence[Any]], columns: Sequence[str] = ("", "")
+) -> Table:
     table = Table(title=title, title_justify="left", show_header=any(columns))
     for index, name in enumerate(columns):
         table.add_column(name, justify="right" if index else "left")

@@ -22,8 +22,12 @@ def bundled_cohort() -> tuple[list[str], str]:
 
 
 def demo(
-    run: Annotated[str, typer.Option("--run", "-r", help="Run folder for the demo.")] = "gwas-prs-demo",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo stages that are already complete.")] = False,
+    run: Annotated[
+        str, typer.Option("--run", "-r", help="Run folder for the demo.")
+    ] = "gwas-prs-demo",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Redo stages that are already complete.")
+    ] = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
 ) -> None:

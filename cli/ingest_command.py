@@ -35,16 +35,24 @@ def ingest(
     samples: SamplesFileOption = None,
     sample_id_column: Annotated[
         str | None,
-        typer.Option("--sample-id-column", help="Column of --samples holding the sample IDs [default: detected]."),
+        typer.Option(
+            "--sample-id-column",
+            help="Column of --samples holding the sample IDs [default: detected].",
+        ),
     ] = None,
     reference_genome: ReferenceGenomeOption = "GRCh37",
     keep_symbolic: Annotated[
         bool,
-        typer.Option("--keep-symbolic", help="Keep symbolic/structural alleles (<CN0>, <DEL>, *, breakends)."),
+        typer.Option(
+            "--keep-symbolic", help="Keep symbolic/structural alleles (<CN0>, <DEL>, *, breakends)."
+        ),
     ] = False,
     skip_unknown_contigs: Annotated[
         bool,
-        typer.Option("--skip-unknown-contigs", help="Drop records on contigs the reference lacks instead of failing."),
+        typer.Option(
+            "--skip-unknown-contigs",
+            help="Drop records on contigs the reference lacks instead of failing.",
+        ),
     ] = False,
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
@@ -76,7 +84,14 @@ def ingest(
     )
     result = run_ingest(
         config,
-        hail_config(run, "ingest", cores=cores, driver_memory=driver_memory, seed=seed, reference_genome=reference_genome),
+        hail_config(
+            run,
+            "ingest",
+            cores=cores,
+            driver_memory=driver_memory,
+            seed=seed,
+            reference_genome=reference_genome,
+        ),
     )
     print_ingest_summary(result)
 
@@ -94,7 +109,9 @@ def print_ingest_summary(result: IngestResult) -> None:
     for reason, n in dropped.items():
         rows.append((f"dropped: {reason.replace('_', ' ')} alleles", n))
     if counts.get("skipped_unknown_contig_records"):
-        rows.append(("dropped: records on unknown contigs", counts["skipped_unknown_contig_records"]))
+        rows.append(
+            ("dropped: records on unknown contigs", counts["skipped_unknown_contig_records"])
+        )
     rows.append(("variants written (bi-allelic)", counts["variants"]))
     rows.append(("contigs", len(counts["variants_per_contig"])))
     if counts.get("samples_without_metadata") is not None:

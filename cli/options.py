@@ -14,15 +14,25 @@ import typer
 
 RunArgument = Annotated[
     str,
-    typer.Argument(help="Run folder (local path or gs://bucket/prefix) created by 'gwas-prs ingest'.", show_default=False),
+    typer.Argument(
+        help="Run folder (local path or gs://bucket/prefix) created by 'gwas-prs ingest'.",
+        show_default=False,
+    ),
 ]
 RunOption = Annotated[
     str,
-    typer.Option("--run", "-r", help="Run folder to write into (created if missing; local path or gs://…).", show_default=False),
+    typer.Option(
+        "--run",
+        "-r",
+        help="Run folder to write into (created if missing; local path or gs://…).",
+        show_default=False,
+    ),
 ]
 OverwriteOption = Annotated[
     bool,
-    typer.Option("--overwrite", help="Replace this stage's existing outputs (later stages are marked stale)."),
+    typer.Option(
+        "--overwrite", help="Replace this stage's existing outputs (later stages are marked stale)."
+    ),
 ]
 SeedOption = Annotated[
     int | None,
@@ -34,7 +44,11 @@ CoresOption = Annotated[
 ]
 DriverMemoryOption = Annotated[
     str | None,
-    typer.Option("--driver-memory", help="JVM heap for Hail local mode, e.g. 8g [default: 70% of RAM].", show_default=False),
+    typer.Option(
+        "--driver-memory",
+        help="JVM heap for Hail local mode, e.g. 8g [default: 70% of RAM].",
+        show_default=False,
+    ),
 ]
 ReferenceGenomeOption = Annotated[
     str,

@@ -47,7 +47,9 @@ class BgzfWriter:
         compressor = zlib.compressobj(self._level, zlib.DEFLATED, -15)
         payload = compressor.compress(data) + compressor.flush()
         block_size = len(payload) + 25  # header (18) + trailer (8) - 1
-        header = struct.pack("<BBBBIBBHBBHH", 0x1F, 0x8B, 8, 4, 0, 0, 0xFF, 6, 66, 67, 2, block_size)
+        header = struct.pack(
+            "<BBBBIBBHBBHH", 0x1F, 0x8B, 8, 4, 0, 0, 0xFF, 6, 66, 67, 2, block_size
+        )
         trailer = struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
         self._handle.write(header + payload + trailer)
 

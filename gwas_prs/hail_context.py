@@ -63,7 +63,9 @@ def parse_java_version(text: str) -> tuple[str, int]:
         raise ValueError(f"cannot read a Java version from {text[:200]!r}")
     version = match.group(1)
     parts = version.split(".")
-    major = int(parts[1]) if parts[0] == "1" and len(parts) > 1 else int(re.sub(r"\D.*", "", parts[0]))
+    major = (
+        int(parts[1]) if parts[0] == "1" and len(parts) > 1 else int(re.sub(r"\D.*", "", parts[0]))
+    )
     return version, major
 
 
@@ -78,18 +80,24 @@ def check_java() -> JavaRuntime:
     """
     java = _java_executable()
     if java is None:
-        raise EnvironmentSetupError(f"Java was not found (Hail runs on the JVM): {JAVA_INSTALL_HINT}.")
+        raise EnvironmentSetupError(
+            f"Java was not found (Hail runs on the JVM): {JAVA_INSTALL_HINT}."
+        )
     try:
         result = run_command([java, "-version"], check=True, what="read the Java version")
         version, major = parse_java_version(result.stderr + result.stdout)
     except (ExternalCommandError, ValueError) as exc:
-        raise EnvironmentSetupError(f"'{java} -version' failed ({exc}); {JAVA_INSTALL_HINT}.") from exc
+        raise EnvironmentSetupError(
+            f"'{java} -version' failed ({exc}); {JAVA_INSTALL_HINT}."
+        ) from exc
     if major < 11:
         raise EnvironmentSetupError(
             f"Java {version} at {java} is too old for Hail 0.2 (needs 11 or 17): {JAVA_INSTALL_HINT}."
         )
     if major not in SUPPORTED_JAVA:
-        logger.warning("Java %s has not been tested with Hail; Java 11 or 17 is recommended", version)
+        logger.warning(
+            "Java %s has not been tested with Hail; Java 11 or 17 is recommended", version
+        )
     return JavaRuntime(path=java, version=version, major=major)
 
 

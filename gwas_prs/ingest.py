@@ -31,7 +31,13 @@ from gwas_prs.hail_context import HailConfig, start_hail, usable_cores
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.reference import ReferenceContigs, reference_contigs
 from gwas_prs.run_folder import InputFile, RunFolder, stage_run
-from gwas_prs.sample_metadata import SampleMatch, SampleMetadata, match_samples, read_sample_metadata, sample_metadata_table
+from gwas_prs.sample_metadata import (
+    SampleMatch,
+    SampleMetadata,
+    match_samples,
+    read_sample_metadata,
+    sample_metadata_table,
+)
 from gwas_prs.vcf_validation import VcfScan, validate_vcfs
 
 logger = logging.getLogger(__name__)
@@ -111,7 +117,6 @@ def is_dropped_allele_expr(allele: Any) -> Any:
     ----------
     allele : :class:`hail.StringExpression`
     """
-    import hail as hl
 
     return allele.startswith("<") | (allele == "*") | allele.contains("[") | allele.contains("]")
 
@@ -173,7 +178,9 @@ def build_bronze(
     if metadata is not None:
         mt = annotate_sample_metadata(mt, metadata)
     return mt.annotate_globals(
-        gwas_prs=hl.struct(stage="ingest", version=__version__, parameters=json.dumps(parameters, sort_keys=True))
+        gwas_prs=hl.struct(
+            stage="ingest", version=__version__, parameters=json.dumps(parameters, sort_keys=True)
+        )
     )
 
 
@@ -215,7 +222,9 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
     started = time.monotonic()
     run = RunFolder(config.run_dir)
     if run.is_remote():
-        raise InputError(f"{run.root}: ingest into gs:// run folders runs on Dataproc ('gwas-prs dataproc submit')")
+        raise InputError(
+            f"{run.root}: ingest into gs:// run folders runs on Dataproc ('gwas-prs dataproc submit')"
+        )
     reference = reference_contigs(config.reference_genome)
     paths = expand_vcf_paths(config.vcfs)
     for path in paths:
@@ -223,7 +232,11 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
             raise InputError(f"{path}: remote VCFs are read on Dataproc; locally give a file path")
         if not path.endswith(VCF_SUFFIXES) and os.path.isfile(path):
             logger.warning("%s: unexpected file name (expected %s)", path, ", ".join(VCF_SUFFIXES))
-    metadata = read_sample_metadata(config.samples_file, config.sample_id_column) if config.samples_file else None
+    metadata = (
+        read_sample_metadata(config.samples_file, config.sample_id_column)
+        if config.samples_file
+        else None
+    )
     from gwas_prs.run_folder import check_can_write
 
     check_can_write(run, "ingest", [run.bronze_mt], overwrite=config.overwrite)
@@ -261,7 +274,9 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
                 f"(e.g. {', '.join(match.samples_without_metadata[:3])})"
             )
         if match.metadata_without_sample:
-            notes.append(f"{len(match.metadata_without_sample)} metadata row(s) match no VCF sample")
+            notes.append(
+                f"{len(match.metadata_without_sample)} metadata row(s) match no VCF sample"
+            )
 
     parameters = {
         "vcfs": paths,
@@ -274,24 +289,43 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
     inputs = [InputFile(s.path, s.size, s.fingerprint) for s in scans]
     if config.samples_file:
         inputs.append(
-            InputFile(config.samples_file, storage.file_size(config.samples_file), storage.sha256_file(config.samples_file))
+            InputFile(
+                config.samples_file,
+                storage.file_size(config.samples_file),
+                storage.sha256_file(config.samples_file),
+            )
         )
     scan_counts = _summarise_scans(scans)
     import_paths = [s.converted_to or s.path for s in scans]
 
-    hail_config = hail or HailConfig(run_dir=run.root, command="ingest", reference_genome=reference.name)
+    hail_config = hail or HailConfig(
+        run_dir=run.root, command="ingest", reference_genome=reference.name
+    )
     try:
-        with stage_run(run, "ingest", parameters=parameters, inputs=inputs, final_outputs=[run.bronze_mt], overwrite=config.overwrite) as stage:
+        with stage_run(
+            run,
+            "ingest",
+            parameters=parameters,
+            inputs=inputs,
+            final_outputs=[run.bronze_mt],
+            overwrite=config.overwrite,
+        ) as stage:
             log_path = start_hail(hail_config)
             import hail as hl
 
             tmp_mt = stage.temporary_path(run.bronze_mt)
             storage.makedirs(storage.join(run.root, "bronze"))
-            logger.info("importing %d file(s) and writing the bronze MatrixTable…", len(import_paths))
+            logger.info(
+                "importing %d file(s) and writing the bronze MatrixTable…", len(import_paths)
+            )
             t1 = time.monotonic()
             with hail_errors_as_computation_errors("importing the VCFs", log_path):
                 mt = build_bronze(
-                    import_paths, reference, metadata=metadata, keep_symbolic=config.keep_symbolic, parameters=parameters
+                    import_paths,
+                    reference,
+                    metadata=metadata,
+                    keep_symbolic=config.keep_symbolic,
+                    parameters=parameters,
                 )
                 mt.write(tmp_mt, overwrite=True)
                 written = hl.read_matrix_table(tmp_mt)
@@ -302,12 +336,20 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
             stage.counts.update(
                 {
                     "samples": len(samples),
-                    **{k: v for k, v in scan_counts.items() if k not in ("records_per_contig", "expected_variants_per_contig")},
+                    **{
+                        k: v
+                        for k, v in scan_counts.items()
+                        if k not in ("records_per_contig", "expected_variants_per_contig")
+                    },
                     "variants": n_variants,
                     "variants_per_contig": {str(k): int(v) for k, v in per_contig.items()},
                     "records_per_contig": scan_counts["records_per_contig"],
-                    "samples_without_metadata": len(match.samples_without_metadata) if match else None,
-                    "metadata_rows_without_sample": len(match.metadata_without_sample) if match else None,
+                    "samples_without_metadata": len(match.samples_without_metadata)
+                    if match
+                    else None,
+                    "metadata_rows_without_sample": len(match.metadata_without_sample)
+                    if match
+                    else None,
                     "partitions": n_partitions,
                     "validation_s": round(validation_s, 3),
                     "import_write_s": round(import_s, 3),

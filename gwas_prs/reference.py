@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import zipfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from gwas_prs.errors import InputError
@@ -64,7 +64,7 @@ def _primary_recoding(names: list[str], mt_name: str) -> dict[str, str]:
     return recoding
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference_contigs(name: str) -> ReferenceContigs:
     """Load ``GRCh37`` or ``GRCh38`` from Hail's jar.
 
@@ -83,7 +83,11 @@ def reference_contigs(name: str) -> ReferenceContigs:
     x = tuple(data["xContigs"])
     y = tuple(data["yContigs"])
     mt = tuple(data["mtContigs"])
-    primary = [n for n in lengths if n.removeprefix("chr") in {str(i) for i in range(1, 23)} | {"X", "Y", "M", "MT"}]
+    primary = [
+        n
+        for n in lengths
+        if n.removeprefix("chr") in {str(i) for i in range(1, 23)} | {"X", "Y", "M", "MT"}
+    ]
     autosomes = tuple(n for n in primary if n.removeprefix("chr").isdigit())
     recoding = _primary_recoding(primary, mt[0])
     recoding = {k: v for k, v in recoding.items() if k not in lengths}

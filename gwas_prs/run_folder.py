@@ -164,7 +164,9 @@ def require_complete(run: RunFolder, stage: str, *, needed_by: str) -> StageReco
     record = stage_record(run, stage)
     hint = f"run 'gwas-prs {stage}' on {run.root} first"
     if record is None:
-        raise StageNotCompleteError(f"{run.root}: '{needed_by}' needs the '{stage}' stage, which has not run; {hint}")
+        raise StageNotCompleteError(
+            f"{run.root}: '{needed_by}' needs the '{stage}' stage, which has not run; {hint}"
+        )
     if record.status != STATUS_COMPLETE:
         what = {
             STATUS_RUNNING: "did not finish (interrupted or still running)",
@@ -228,7 +230,9 @@ def _remove_stale_partials(final_paths: Sequence[str]) -> None:
 
         for entry in os.listdir(parent):
             if entry.startswith(f".{name}.partial-"):
-                logger.info("removing the partial output of an interrupted run: %s/%s", parent, entry)
+                logger.info(
+                    "removing the partial output of an interrupted run: %s/%s", parent, entry
+                )
                 storage.remove(f"{parent}/{entry}")
 
 
@@ -284,7 +288,10 @@ def stage_run(
     manifest["stages"][stage] = asdict(record)
     if stage in STAGE_ORDER:
         for later in STAGE_ORDER[STAGE_ORDER.index(stage) + 1 :]:
-            if later in manifest["stages"] and manifest["stages"][later]["status"] == STATUS_COMPLETE:
+            if (
+                later in manifest["stages"]
+                and manifest["stages"][later]["status"] == STATUS_COMPLETE
+            ):
                 manifest["stages"][later]["status"] = STATUS_STALE
     save_manifest(run, manifest)
     current = StageRun(run, stage, record)

@@ -19,7 +19,16 @@ import pandas as pd
 from gwas_prs.errors import InputError
 
 #: Column names recognised as the sample ID, in order of preference (case-insensitive).
-SAMPLE_ID_COLUMNS = ("sample", "sample_id", "sampleid", "s", "iid", "id", "individual_id", "subject_id")
+SAMPLE_ID_COLUMNS = (
+    "sample",
+    "sample_id",
+    "sampleid",
+    "s",
+    "iid",
+    "id",
+    "individual_id",
+    "subject_id",
+)
 MISSING_VALUES = ("", "NA", "N/A", "NaN", "nan", ".", "null", "NULL")
 
 
@@ -123,7 +132,8 @@ def read_sample_metadata(path: str, id_column: str | None = None) -> SampleMetad
     frame.index = pd.Index(ids, name="s")
     converted: dict[str, Any] = {}
     for column in frame.columns:
-        values = frame[column].str.strip().replace(list(MISSING_VALUES), pd.NA)
+        stripped = frame[column].str.strip()
+        values = stripped.where(~stripped.isin(MISSING_VALUES), None)
         numeric = pd.to_numeric(values, errors="coerce")
         if values.notna().any() and numeric.notna().sum() == values.notna().sum():
             is_int = bool((numeric.dropna() % 1 == 0).all())
@@ -159,9 +169,13 @@ def sample_metadata_table(metadata: SampleMetadata) -> Any:
     """The metadata as a Hail Table keyed by ``s`` (one field per column)."""
     import hail as hl
 
-    schema = hl.tstruct(s=hl.tstr, **{c: _hail_type(metadata.frame[c].dtype) for c in metadata.fields})
+    schema = hl.tstruct(
+        s=hl.tstr, **{c: _hail_type(metadata.frame[c].dtype) for c in metadata.fields}
+    )
     rows = []
-    for sample_id, values in zip(metadata.frame.index, metadata.frame.itertuples(index=False), strict=True):
+    for sample_id, values in zip(
+        metadata.frame.index, metadata.frame.itertuples(index=False), strict=True
+    ):
         row: dict[str, Any] = {"s": str(sample_id)}
         for column, value in zip(metadata.fields, values, strict=True):
             if value is pd.NA or (isinstance(value, float) and value != value):

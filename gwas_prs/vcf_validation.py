@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from gwas_prs.bgzf import BgzfWriter, is_bgzf_header
 from gwas_prs.errors import InputError
@@ -104,7 +104,9 @@ def _check_is_file(path: str) -> int:
     if not os.path.exists(path):
         raise _fail(path, None, "no such file; check the path (globs must match at least one file)")
     if os.path.isdir(path):
-        raise _fail(path, None, "is a directory, not a VCF file; give the .vcf/.vcf.gz files inside it")
+        raise _fail(
+            path, None, "is a directory, not a VCF file; give the .vcf/.vcf.gz files inside it"
+        )
     if not os.access(path, os.R_OK):
         raise _fail(path, None, "cannot be read (permission denied)")
     size = os.path.getsize(path)
@@ -125,7 +127,7 @@ def detect_compression(path: str) -> str:
 def _open_text(path: str, compression: str, raw: BinaryIO) -> BinaryIO:
     if compression == "plain":
         return raw
-    return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[arg-type]
+    return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
 
 
 def _read_header(
@@ -152,7 +154,11 @@ def _read_header(
         if sink is not None:
             sink.append(line)
         if not line:
-            raise _fail(path, line_no, "the file ends before the '#CHROM' header line; the header is incomplete")
+            raise _fail(
+                path,
+                line_no,
+                "the file ends before the '#CHROM' header line; the header is incomplete",
+            )
         if line.startswith(b"##"):
             continue
         if not line.startswith(b"#CHROM"):
@@ -170,7 +176,11 @@ def _read_header(
                 f"the '#CHROM' line must start with {' '.join(FIXED_COLUMNS)} separated by tabs",
             )
         if len(columns) < 10 or columns[8] != "FORMAT":
-            raise _fail(path, line_no, "no FORMAT column and no samples; gwas-prs needs per-sample genotypes")
+            raise _fail(
+                path,
+                line_no,
+                "no FORMAT column and no samples; gwas-prs needs per-sample genotypes",
+            )
         samples = tuple(columns[9:])
         seen: dict[str, int] = {}
         for index, sample in enumerate(samples):
@@ -269,7 +279,9 @@ def scan_vcf(
                     f"{tabs + 1} tab-separated columns, expected {expected_tabs + 1} "
                     f"(9 fixed + {n_samples} samples); the line is ragged or the file was cut",
                 )
-            chrom_b, pos_b, _id, _ref, alt_b, _qual, _filter, _info, fmt_b, _rest = line.split(b"\t", 9)
+            chrom_b, pos_b, _id, _ref, alt_b, _qual, _filter, _info, fmt_b, _rest = line.split(
+                b"\t", 9
+            )
             contig = contig_cache.get(chrom_b, "?")
             if contig == "?":
                 contig = reference.resolve(chrom_b.decode("utf-8", "replace"))
@@ -288,7 +300,9 @@ def scan_vcf(
                 )
             if not pos_b.isdigit():
                 raise _fail(
-                    path, line_no, f"POS '{pos_b.decode('utf-8', 'replace')}' is not a positive integer"
+                    path,
+                    line_no,
+                    f"POS '{pos_b.decode('utf-8', 'replace')}' is not a positive integer",
                 )
             pos = int(pos_b)
             if pos < 1 or pos > reference.lengths[contig]:
@@ -372,7 +386,11 @@ def check_same_samples(headers: Sequence[VcfHeader]) -> None:
         if len(other.samples) != len(first.samples):
             detail = f"{len(other.samples)} samples vs {len(first.samples)}"
         else:
-            index = next(i for i, (a, b) in enumerate(zip(first.samples, other.samples, strict=True)) if a != b)
+            index = next(
+                i
+                for i, (a, b) in enumerate(zip(first.samples, other.samples, strict=True))
+                if a != b
+            )
             detail = (
                 f"column {index + 10} is '{other.samples[index]}' where {first.path} has "
                 f"'{first.samples[index]}'"
@@ -413,12 +431,14 @@ def validate_vcfs(
     kwargs = {"keep_symbolic": keep_symbolic, "skip_unknown_contigs": skip_unknown_contigs}
     if workers <= 1 or len(paths) == 1:
         for index, path in enumerate(paths):
-            scans[path] = scan_vcf(path, reference, convert_to=target(path, index), **kwargs)  # type: ignore[arg-type]
+            scans[path] = scan_vcf(path, reference, convert_to=target(path, index), **kwargs)
             logger.info("validated %d/%d files (%s)", len(scans), len(paths), path)
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
             futures: dict[Future[VcfScan], str] = {
-                pool.submit(scan_vcf, path, reference, convert_to=target(path, index), **kwargs): path  # type: ignore[arg-type]
+                pool.submit(
+                    scan_vcf, path, reference, convert_to=target(path, index), **kwargs
+                ): path
                 for index, path in enumerate(paths)
             }
             pending = set(futures)
@@ -431,5 +451,7 @@ def validate_vcfs(
                             other.cancel()
                         raise error
                     scans[futures[future]] = future.result()
-                    logger.info("validated %d/%d files (%s)", len(scans), len(paths), futures[future])
+                    logger.info(
+                        "validated %d/%d files (%s)", len(scans), len(paths), futures[future]
+                    )
     return headers[0].samples, [scans[p] for p in paths]

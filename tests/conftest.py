@@ -29,7 +29,14 @@ def hail_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     run_dir = tmp_path_factory.mktemp("hail-session")
     start_hail(
-        HailConfig(run_dir=str(run_dir), command="pytest", cores=2, driver_memory="4g", seed=HAIL_SEED, quiet=True)
+        HailConfig(
+            run_dir=str(run_dir),
+            command="pytest",
+            cores=2,
+            driver_memory="4g",
+            seed=HAIL_SEED,
+            quiet=True,
+        )
     )
     yield
     stop_hail()

@@ -34,14 +34,22 @@ def count_biallelic_rows(path: Path) -> Counter[str]:
                 continue
             chrom, _pos, _id, _ref, alt = line.split("\t", 5)[:5]
             for allele in alt.split(","):
-                if allele == "." or allele == "*" or allele.startswith("<") or "[" in allele or "]" in allele:
+                if (
+                    allele == "."
+                    or allele == "*"
+                    or allele.startswith("<")
+                    or "[" in allele
+                    or "]" in allele
+                ):
                     continue
                 rows[chrom] += 1
     return rows
 
 
 @pytest.fixture(scope="module")
-def chr21_22_run(hail_context: None, tmp_path_factory: pytest.TempPathFactory, bundled_1kg: dict) -> Path:
+def chr21_22_run(
+    hail_context: None, tmp_path_factory: pytest.TempPathFactory, bundled_1kg: dict
+) -> Path:
     run = tmp_path_factory.mktemp("ingest") / "run"
     run_ingest(
         IngestConfig(
@@ -59,7 +67,9 @@ def test_chr21_22_counts_match_the_vcf_text(chr21_22_run: Path, bundled_1kg: dic
     mt = hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt"))
     assert mt.count_cols() == 1126
     per_contig = mt.aggregate_rows(hl.agg.counter(mt.locus.contig))
-    expected = count_biallelic_rows(bundled_1kg["vcfs"][21]) + count_biallelic_rows(bundled_1kg["vcfs"][22])
+    expected = count_biallelic_rows(bundled_1kg["vcfs"][21]) + count_biallelic_rows(
+        bundled_1kg["vcfs"][22]
+    )
     assert dict(per_contig) == dict(expected) == {"21": 1140, "22": 1145}
     assert mt.aggregate_rows(hl.agg.all(hl.len(mt.alleles) == 2))
     manifest = json.loads((chr21_22_run / "manifest.json").read_text())
@@ -90,18 +100,29 @@ def test_sample_metadata_is_joined(chr21_22_run: Path) -> None:
 
 
 @pytest.mark.reference
-@pytest.mark.skipif(not have_programs("bcftools"), reason="bcftools is not installed (CI installs it)")
+@pytest.mark.skipif(
+    not have_programs("bcftools"), reason="bcftools is not installed (CI installs it)"
+)
 def test_counts_match_bcftools(chr21_22_run: Path, bundled_1kg: dict) -> None:
     """bcftools norm -m-any FILE | bcftools view -H -e 'ALT~"^<" || ALT="*" || ALT~"\\[" || ALT~"\\]"' | wc -l"""
     from gwas_prs.processes import run_command
 
     manifest = json.loads((chr21_22_run / "manifest.json").read_text())
     for contig in (21, 22):
-        normed = run_command(["bcftools", "norm", "-m-any", "-O", "v", str(bundled_1kg["vcfs"][contig])])
+        normed = run_command(
+            ["bcftools", "norm", "-m-any", "-O", "v", str(bundled_1kg["vcfs"][contig])]
+        )
         tmp = chr21_22_run / f"normed{contig}.vcf"
         tmp.write_text(normed.stdout)
         kept = run_command(
-            ["bcftools", "view", "-H", "-e", 'ALT~"^<" || ALT="*" || ALT~"\\[" || ALT~"\\]"', str(tmp)]
+            [
+                "bcftools",
+                "view",
+                "-H",
+                "-e",
+                'ALT~"^<" || ALT="*" || ALT~"\\[" || ALT~"\\]"',
+                str(tmp),
+            ]
         )
         n = len(kept.stdout.splitlines())
         assert manifest["stages"]["ingest"]["counts"]["variants_per_contig"][str(contig)] == n
@@ -139,7 +160,10 @@ def test_keep_symbolic_and_grch38_recoding(hail_context: None, tmp_path: Path) -
     vcf = write_vcf(tmp_path / "tiny.vcf", vcf_lines(records=records))
     result = run_ingest(
         IngestConfig(
-            vcfs=(str(vcf),), run_dir=str(tmp_path / "run"), reference_genome="GRCh38", keep_symbolic=True
+            vcfs=(str(vcf),),
+            run_dir=str(tmp_path / "run"),
+            reference_genome="GRCh38",
+            keep_symbolic=True,
         )
     )
     mt = hl.read_matrix_table(result.output)
@@ -151,13 +175,17 @@ def test_rerun_refuses_without_overwrite(hail_context: None, tmp_path: Path) -> 
     vcf = write_vcf(tmp_path / "tiny.vcf", vcf_lines())
     config = IngestConfig(vcfs=(str(vcf),), run_dir=str(tmp_path / "run"))
     run_ingest(config)
-    with pytest.raises(OutputExistsError, match="the 'ingest' stage is already complete; pass --overwrite"):
+    with pytest.raises(
+        OutputExistsError, match="the 'ingest' stage is already complete; pass --overwrite"
+    ):
         run_ingest(config)
     manifest_path = tmp_path / "run" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["stages"]["qc"] = {"status": "complete", "started": "x", "outputs": {}}
     manifest_path.write_text(json.dumps(manifest))
-    again = run_ingest(IngestConfig(vcfs=(str(vcf),), run_dir=str(tmp_path / "run"), overwrite=True))
+    again = run_ingest(
+        IngestConfig(vcfs=(str(vcf),), run_dir=str(tmp_path / "run"), overwrite=True)
+    )
     assert again.counts["variants"] == 6
     stages = json.loads(manifest_path.read_text())["stages"]
     assert stages["ingest"]["status"] == "complete"
@@ -171,11 +199,17 @@ def test_killed_ingest_leaves_nothing_a_later_stage_accepts(
     vcfs = [str(p) for p in bundled_1kg["vcfs"].values()]
     command = [sys.executable, "-m", "gwas_prs.cli.app", "ingest", *vcfs, "--run", str(run)]
     command += ["--cores", "1", "--driver-memory", "1g"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     partial: list[Path] = []
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
-        partial = list((run / "bronze").glob(".genotypes.mt.partial-*")) if (run / "bronze").exists() else []
+        partial = (
+            list((run / "bronze").glob(".genotypes.mt.partial-*"))
+            if (run / "bronze").exists()
+            else []
+        )
         if partial:
             time.sleep(1.0)  # let Hail write part of the MatrixTable
             break

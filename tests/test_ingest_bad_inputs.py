@@ -30,7 +30,9 @@ def _missing_fileformat(tmp: Path) -> list[Path]:
 
 def _missing_chrom_line(tmp: Path) -> list[Path]:
     lines = vcf_lines()
-    return [write_vcf(tmp / "nochrom.vcf", [line for line in lines if not line.startswith("#CHROM")])]
+    return [
+        write_vcf(tmp / "nochrom.vcf", [line for line in lines if not line.startswith("#CHROM")])
+    ]
 
 
 def _ragged_line(tmp: Path) -> list[Path]:
@@ -105,7 +107,12 @@ def _samples_without_format(tmp: Path) -> list[Path]:
 #: (name, builder, the file named in the message, expected fragment of the message)
 CORPUS: list[tuple[str, Callable[[Path], list[Path]], int, str]] = [
     ("truncated gzip", _truncated_gzip, 0, "truncated or corrupt"),
-    ("missing ##fileformat", _missing_fileformat, 0, ":1: missing the '##fileformat=VCF' header line"),
+    (
+        "missing ##fileformat",
+        _missing_fileformat,
+        0,
+        ":1: missing the '##fileformat=VCF' header line",
+    ),
     ("missing #CHROM", _missing_chrom_line, 0, ":5: data line before the '#CHROM' header line"),
     ("ragged line", _ragged_line, 0, ":10: 12 tab-separated columns, expected 13"),
     ("non-integer POS", _non_integer_pos, 0, ":9: POS '16O50075' is not a positive integer"),
@@ -123,7 +130,9 @@ CORPUS: list[tuple[str, Callable[[Path], list[Path]], int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "build", "culprit", "fragment"), CORPUS, ids=[c[0] for c in CORPUS])
+@pytest.mark.parametrize(
+    ("name", "build", "culprit", "fragment"), CORPUS, ids=[c[0] for c in CORPUS]
+)
 def test_bad_vcf_is_one_clear_line_exit_2(
     no_jvm: None,
     tmp_path: Path,
@@ -150,7 +159,9 @@ def test_bad_vcf_is_one_clear_line_exit_2(
 
 
 def test_glob_matching_nothing(no_jvm: None, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["ingest", str(tmp_path / "chr*.vcf.gz"), "--run", str(tmp_path / "run")])
+    result = runner.invoke(
+        app, ["ingest", str(tmp_path / "chr*.vcf.gz"), "--run", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2
     assert f"error: {tmp_path}/chr*.vcf.gz: the pattern matches no file" in result.output
 
@@ -168,7 +179,10 @@ def test_unknown_reference_genome(no_jvm: None, tmp_path: Path) -> None:
         app, ["ingest", str(path), "--run", str(tmp_path / "run"), "--reference-genome", "hg19"]
     )
     assert result.exit_code == 2
-    assert "error: reference genome 'hg19' is not supported; use one of GRCh37, GRCh38" in result.output
+    assert (
+        "error: reference genome 'hg19' is not supported; use one of GRCh37, GRCh38"
+        in result.output
+    )
 
 
 @pytest.mark.parametrize(
@@ -185,7 +199,9 @@ def test_bad_sample_metadata(no_jvm: None, tmp_path: Path, content: str, fragmen
     vcf = write_vcf(tmp_path / "a.vcf", vcf_lines())
     samples = tmp_path / "samples.tsv"
     samples.write_text(content)
-    result = runner.invoke(app, ["ingest", str(vcf), "--samples", str(samples), "--run", str(tmp_path / "run")])
+    result = runner.invoke(
+        app, ["ingest", str(vcf), "--samples", str(samples), "--run", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2, result.output
     assert f"error: {samples}" in result.output
     assert fragment in result.output

@@ -36,7 +36,9 @@ def vcf_lines(
     lines.append("\t".join([*FIXED, *samples]))
     for index, (contig, pos, ref, alt) in enumerate(records):
         calls = [GENOTYPES[(index + j) % 3] for j in range(len(samples))]
-        lines.append("\t".join([contig, str(pos), f"rs{index}", ref, alt, "50", "PASS", ".", fmt, *calls]))
+        lines.append(
+            "\t".join([contig, str(pos), f"rs{index}", ref, alt, "50", "PASS", ".", fmt, *calls])
+        )
     return lines
 
 
