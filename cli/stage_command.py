@@ -109,13 +109,19 @@ def stage(
                 workers=workers,
                 on_bytes=advance,
             )
-    print_transfer_summary(results, download=download)
+    print_transfer_summary(results, destination, download=download)
 
 
-def print_transfer_summary(results: list[TransferResult], *, download: bool) -> None:
-    """One row per file: source, destination, size, what happened."""
-    rows = [
-        (r.remote if download else r.local, r.local if download else r.remote, r.size, r.status)
-        for r in results
-    ]
-    console.print(summary_table("stage", rows, ("source", "destination", "bytes", "status")))
+def print_transfer_summary(
+    results: list[TransferResult], destination: str, *, download: bool
+) -> None:
+    """One row per file (named relative to ``destination``): size and what happened."""
+    prefix = destination.rstrip("/") + "/"
+
+    def short(path: str) -> str:
+        return path[len(prefix) :] if path.startswith(prefix) else path
+
+    rows = [(short(r.local if download else r.remote), r.size, r.status) for r in results]
+    console.print(
+        summary_table(f"stage → {destination}", rows, ("file", "bytes", "status")), soft_wrap=True
+    )

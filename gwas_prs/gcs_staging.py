@@ -116,6 +116,13 @@ def parse_gcs_uri(uri: str) -> GcsUri:
     return GcsUri(bucket, name)
 
 
+def crc32c_of_bytes(data: bytes) -> str:
+    """The CRC32C of ``data``, base64-encoded big-endian as GCS reports it."""
+    import google_crc32c
+
+    return base64.b64encode(google_crc32c.Checksum(data).digest()).decode("ascii")
+
+
 def crc32c_of_file(path: Path, chunk_size: int = 1 << 20) -> str:
     """The CRC32C of a file, base64-encoded big-endian as GCS reports it."""
     import google_crc32c
