@@ -201,3 +201,71 @@ def test_real_hailctl_passes_gcloud_flags_through(
     ) in gcloud_line
     assert "gwas-prs-hail-version=0.2.139|||" in gcloud_line
     assert "--initialization-action-timeout=45m" in gcloud_line
+
+
+def run_init_action(
+    tmp_path: Path, metadata: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """Run install-gwas-prs.sh with fake metadata server, gcloud and python; return what they were asked."""
+    fakes = install_fakes(tmp_path / "bin")
+    for name in ("get_metadata_value", "python"):
+        shutil.copy(fakes.folder / "gcloud", fakes.folder / name)
+    for key, value in metadata.items():
+        fakes.respond("get_metadata_value", [f"attributes/{key}"], stdout=value)
+    env = {
+        "PATH": f"{fakes.folder}{os.pathsep}/usr/bin:/bin",
+        "GWAS_PRS_INIT_PYTHON": str(fakes.folder / "python"),
+        "GWAS_PRS_INIT_GET_METADATA": str(fakes.folder / "get_metadata_value"),
+        "GWAS_PRS_INIT_WORK_DIR": str(tmp_path / "work"),
+    }
+    result = subprocess.run(
+        ["bash", str(init_action_path())],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    return result, [call for call in fakes.calls() if call[0] != "get_metadata_value"]
+
+
+WHEEL_URI = "gs://lab/gwas-prs/wheels/gwas_prs-0.1.0-py3-none-any.whl"
+
+
+def test_init_action_on_the_master_installs_the_wheel_with_dependencies(tmp_path: Path) -> None:
+    result, calls = run_init_action(
+        tmp_path,
+        {
+            "gwas-prs-wheel": WHEEL_URI,
+            "dataproc-role": "Master",
+            "gwas-prs-pip-packages": "xgboost scipy",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    wheel = f"{tmp_path}/work/gwas_prs-0.1.0-py3-none-any.whl"
+    assert calls == [
+        ["gcloud", "storage", "cp", WHEEL_URI, wheel],
+        ["python", "-m", "pip", "install", "--no-cache-dir", wheel],
+        ["python", "-m", "pip", "install", "--no-cache-dir", "xgboost", "scipy"],
+    ]
+
+
+def test_init_action_on_a_worker_installs_without_dependencies(tmp_path: Path) -> None:
+    result, calls = run_init_action(
+        tmp_path, {"gwas-prs-wheel": WHEEL_URI, "dataproc-role": "Worker"}
+    )
+    assert result.returncode == 0, result.stderr
+    wheel = f"{tmp_path}/work/gwas_prs-0.1.0-py3-none-any.whl"
+    assert calls == [
+        ["gcloud", "storage", "cp", WHEEL_URI, wheel],
+        ["python", "-m", "pip", "install", "--no-cache-dir", "--no-deps", wheel],
+    ]
+
+
+def test_init_action_fails_without_wheel_metadata(tmp_path: Path) -> None:
+    result, calls = run_init_action(tmp_path, {"dataproc-role": "Worker"})
+    assert (result.returncode, calls) == (1, [])
+    assert result.stderr == (
+        "install-gwas-prs: instance metadata 'gwas-prs-wheel' is empty; "
+        "start the cluster with 'gwas-prs dataproc start'\n"
+    )

@@ -14,11 +14,13 @@
 # On nodes with an NVIDIA GPU it checks that XGBoost was built with CUDA.
 set -euo pipefail
 
-readonly PYTHON=/opt/conda/default/bin/python
-readonly WORK_DIR=/tmp/gwas-prs-install
+# Overridable for tests; the defaults are Dataproc's.
+readonly PYTHON="${GWAS_PRS_INIT_PYTHON:-/opt/conda/default/bin/python}"
+readonly GET_METADATA="${GWAS_PRS_INIT_GET_METADATA:-/usr/share/google/get_metadata_value}"
+readonly WORK_DIR="${GWAS_PRS_INIT_WORK_DIR:-/tmp/gwas-prs-install}"
 
 metadata() {
-  /usr/share/google/get_metadata_value "attributes/$1" 2>/dev/null || true
+  "${GET_METADATA}" "attributes/$1" 2>/dev/null || true
 }
 
 log() {
