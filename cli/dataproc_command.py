@@ -166,6 +166,7 @@ def start(
 ) -> None:
     """Start a Dataproc cluster with gwas-prs installed on every node.
 
+    NAME is the new cluster's name (lowercase letters, digits, hyphens).
     Builds the gwas-prs wheel, uploads it and its install init action to
     gs://BUCKET/gwas-prs/, then runs 'hailctl dataproc start' (which picks the
     Dataproc image that matches the installed Hail). GPUs, Spot VMs, autoscaling
@@ -223,7 +224,7 @@ def stop(
     ] = False,
     dry_run: DryRunOption = False,
 ) -> None:
-    """Delete a cluster (its gs:// run folders stay).
+    """Delete the cluster NAME (its gs:// run folders stay).
 
     Example: gwas-prs dataproc stop gwas-1 --region us-central1
     """
@@ -300,6 +301,8 @@ def submit(
 ) -> None:
     """Run a stage command on a cluster, exactly as it would run here.
 
+    NAME is the cluster; STAGE_ARGS, after '--', is the gwas-prs command and its
+    arguments (ingest, qc, gwas, prs, train, predict, run, …).
     The run folder must be on gs://. The cluster's Hail version must equal the
     local one (checked first). The job's output streams here; its Hail log is
     copied to RUN/logs/ even when the stage fails.
@@ -348,7 +351,7 @@ def diagnose(
     ],
     dry_run: DryRunOption = False,
 ) -> None:
-    """Collect a cluster's logs into a local folder (hailctl dataproc diagnose)."""
+    """Collect the logs of cluster NAME into a local folder (hailctl dataproc diagnose)."""
     from gwas_prs.dataproc.cluster import diagnose_argv
     from gwas_prs.processes import format_argv, run_command
 
@@ -368,7 +371,7 @@ def logs(
     project: ProjectOption = None,
     dry_run: DryRunOption = False,
 ) -> None:
-    """Stream the driver output of a job until it ends (gcloud dataproc jobs wait)."""
+    """Stream the driver output of job JOB_ID until it ends (gcloud dataproc jobs wait)."""
     from gwas_prs.dataproc.cluster import GcpLocation, job_logs_argv
     from gwas_prs.processes import format_argv, run_command
 

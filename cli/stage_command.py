@@ -36,6 +36,8 @@ def stage(
 ) -> None:
     """Upload VCFs and other inputs to gs:// (or download reports), verified by CRC32C.
 
+    PATHS are the sources followed by the destination: local files or folders
+    then gs://BUCKET/PREFIX, or with --download one gs:// prefix then a local folder.
     Files already present with the same size and CRC32C are skipped, so
     staging again is cheap. Large files use resumable uploads. Every copy is
     verified afterwards; a corrupted object is reported and the command fails.
