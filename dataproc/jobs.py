@@ -12,6 +12,7 @@ metadata at start) must equal the local one.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -74,8 +75,9 @@ def check_stage_args(args: Sequence[str]) -> str | None:
     Raises
     ------
     InputError
-        No command, a command that cannot run on the cluster, or a run folder
-        that is not on ``gs://`` (cluster nodes cannot see this machine's disk).
+        No command, a command that cannot run on the cluster, an argument that
+        is an existing local file, or a run folder that is not on ``gs://``
+        (cluster nodes cannot see this machine's disk).
     """
     if not args:
         raise InputError(
@@ -86,6 +88,12 @@ def check_stage_args(args: Sequence[str]) -> str | None:
         raise InputError(
             f"'{command}' cannot be submitted; use one of {', '.join(SUBMITTABLE_COMMANDS)}"
         )
+    for arg in args[1:]:
+        if not arg.startswith("-") and "://" not in arg and os.path.exists(arg):
+            raise InputError(
+                f"{arg} is a local path, which the cluster cannot read; stage it first with "
+                f"'gwas-prs stage {arg} gs://BUCKET/PREFIX' and pass the gs:// path"
+            )
     run = run_folder_from_args(args)
     if run is None and command == "run":
         return None  # the run folder is inside the pipeline config

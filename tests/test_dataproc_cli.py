@@ -507,6 +507,20 @@ def test_submit_dry_run(fakes: FakePrograms) -> None:
     ]
 
 
+def test_submit_refuses_local_input_files(fakes: FakePrograms, tmp_path: Path) -> None:
+    vcf = tmp_path / "chr1.vcf.gz"
+    vcf.write_bytes(b"")
+    code, _, stderr = invoke(
+        "dataproc", "submit", "gwas-1", "--", "ingest", str(vcf), "--run", "gs://lab/runs/a"
+    )
+    assert code == 2
+    assert stderr == (
+        f"error: {vcf} is a local path, which the cluster cannot read; stage it first with "
+        f"'gwas-prs stage {vcf} gs://BUCKET/PREFIX' and pass the gs:// path\n"
+    )
+    assert fakes.calls() == []
+
+
 @pytest.mark.parametrize(
     ("stage", "message"),
     [
