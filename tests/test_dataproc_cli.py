@@ -568,3 +568,20 @@ def test_missing_hailctl_is_a_setup_error(
         3,
         "error: 'hailctl' is not installed or not on PATH; it is needed to stop the cluster gwas-1.\n",
     )
+
+
+def test_help_imports_no_heavy_modules() -> None:
+    """``gwas-prs --help`` with the dataproc and stage commands registered stays light."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gwas_prs.cli.app import app\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('hail', 'hailtop', 'pyspark', 'pandas', 'google', 'yaml'))\n"
+        "print(heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout == "[]\n"
