@@ -73,3 +73,26 @@ VerboseOption = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="Show debug messages."),
 ]
+ClusterNameArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Dataproc cluster name: lowercase letters, digits and hyphens, starting with a letter.",
+        show_default=False,
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        help="Google Cloud region of the cluster, e.g. us-central1 [default: gcloud config get-value dataproc/region].",
+        show_default=False,
+    ),
+]
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        help="Google Cloud project [default: gcloud config get-value project].",
+        show_default=False,
+    ),
+]

@@ -30,6 +30,9 @@ JAVA_INSTALL_HINT = (
     "conda 'conda install -c conda-forge openjdk=17'; or set JAVA_HOME to an existing one"
 )
 SUPPORTED_JAVA = (11, 17, 21)
+#: Spark master to use when :attr:`HailConfig.master` is unset; the Dataproc job
+#: entry point sets it to ``yarn`` so stage commands use the whole cluster.
+SPARK_MASTER_ENV = "GWAS_PRS_SPARK_MASTER"
 
 
 @dataclass(frozen=True)
@@ -171,8 +174,11 @@ class HailConfig:
     spark_conf: Mapping[str, str] = field(default_factory=dict)
 
     def resolved_master(self) -> str:
+        """:attr:`master`, else ``$GWAS_PRS_SPARK_MASTER`` (set on Dataproc), else ``local[N]``."""
         if self.master:
             return self.master
+        if os.environ.get(SPARK_MASTER_ENV):
+            return os.environ[SPARK_MASTER_ENV]
         return f"local[{self.cores or usable_cores()}]"
 
 
@@ -204,6 +210,15 @@ def _quiet_log4j_file(directory: str) -> str:
     return str(path)
 
 
+def remote_run_log_dir() -> str:
+    """Local folder for the Hail logs of runs whose folder is remote (``gs://``)."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / "gwas-prs-logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
 def is_hail_running() -> bool:
     """True when a Hail context exists in this process."""
     try:
@@ -222,11 +237,17 @@ def start_hail(config: HailConfig) -> str | None:
     Raises
     ------
     EnvironmentSetupError
-        Java is missing or too old (checked before the JVM is started).
+        Java is missing or too old, or the run folder is on ``gs://`` and the
+        GCS connector is missing in local mode (checked before the JVM starts).
     """
     if is_hail_running():
         logger.debug("Hail is already running; reusing it")
         return None
+    master = config.resolved_master()
+    if config.run_dir is not None and config.run_dir.startswith("gs://") and master.startswith("local"):
+        from gwas_prs.gcs_connector import check_gcs_connector
+
+        check_gcs_connector(config.run_dir, config.spark_conf)
     check_java()
     import hail as hl
 
@@ -241,7 +262,11 @@ def start_hail(config: HailConfig) -> str | None:
     tmp_dir: str | None = None
     local_tmp: str | None = None
     if config.run_dir is not None:
-        log_path = f"{config.run_dir.rstrip('/')}/logs/{config.command}-{stamp}.log"
+        # The JVM writes its log to a local file: RUN/logs for a local run folder,
+        # the temporary directory for a remote one (the Dataproc job entry point
+        # copies it into RUN/logs when the command ends).
+        log_dir = f"{config.run_dir.rstrip('/')}/logs" if local_run else remote_run_log_dir()
+        log_path = f"{log_dir}/{config.command}-{stamp}.log"
         tmp_dir = f"{config.run_dir.rstrip('/')}/tmp/hail"
         if local_run:
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -255,7 +280,6 @@ def start_hail(config: HailConfig) -> str | None:
         spark_conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j}"
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     spark_conf.update(config.spark_conf)
-    master = config.resolved_master()
     logger.info("starting Hail (%s, driver memory %s)", master, spark_conf["spark.driver.memory"])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hail was built and tested with Java 11")

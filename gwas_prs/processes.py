@@ -101,6 +101,8 @@ def run_command(
     result = CommandResult(argv_t, proc.returncode, proc.stdout or "", proc.stderr or "")
     if check and proc.returncode != 0:
         tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        if not capture:
+            tail = "its output is shown above"
         purpose = f" (trying to {what})" if what else ""
         raise ExternalCommandError(
             f"'{argv_t[0]}' exited with status {proc.returncode}{purpose}: {tail or 'no output'}",

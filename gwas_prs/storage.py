@@ -128,3 +128,12 @@ def sha256_file(path: str, chunk_size: int = 1 << 20) -> str:
             while chunk := handle.read(chunk_size):
                 digest.update(chunk)
     return f"sha256:{digest.hexdigest()}"
+
+
+def copy_file(src: str, dst: str) -> None:
+    """Copy one file; either side may be local or remote (``gs://``)."""
+    if is_remote(src) or is_remote(dst):
+        _hfs().copy(src, dst)
+        return
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
