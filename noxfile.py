@@ -17,7 +17,7 @@ nox.options.reuse_existing_virtualenvs = True
 
 #: Interpreter for the sessions: the one running nox, unless GWAS_PRS_PYTHON names another.
 PYTHON = os.environ.get("GWAS_PRS_PYTHON") or None
-SOURCES = ["gwas_prs", "tests", "noxfile.py", "benchmarks"]
+SOURCES = ["gwas_prs", "cli", "dataproc", "tests", "noxfile.py", "benchmarks"]
 
 
 @nox.session(python=PYTHON)

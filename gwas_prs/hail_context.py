@@ -244,7 +244,11 @@ def start_hail(config: HailConfig) -> str | None:
         logger.debug("Hail is already running; reusing it")
         return None
     master = config.resolved_master()
-    if config.run_dir is not None and config.run_dir.startswith("gs://") and master.startswith("local"):
+    if (
+        config.run_dir is not None
+        and config.run_dir.startswith("gs://")
+        and master.startswith("local")
+    ):
         from gwas_prs.gcs_connector import check_gcs_connector
 
         check_gcs_connector(config.run_dir, config.spark_conf)
