@@ -58,3 +58,21 @@ def no_jvm(monkeypatch: pytest.MonkeyPatch) -> None:
 def bundled_1kg() -> dict[str, object]:
     vcfs = {c: DATA_1KG / f"1KG_phase3_subset_chr{c}.vcf.gz" for c in range(1, 23)}
     return {"vcfs": vcfs, "panel": DATA_1KG / "samples.panel"}
+
+
+@pytest.fixture(scope="session")
+def chr21_22_run(
+    hail_context: None, tmp_path_factory: pytest.TempPathFactory, bundled_1kg: dict
+) -> Path:
+    """A run folder with chr21+chr22 of the bundled cohort ingested (with the panel)."""
+    from gwas_prs.ingest import IngestConfig, run_ingest
+
+    run = tmp_path_factory.mktemp("ingest") / "run"
+    run_ingest(
+        IngestConfig(
+            vcfs=(str(bundled_1kg["vcfs"][21]), str(bundled_1kg["vcfs"][22])),
+            run_dir=str(run),
+            samples_file=str(bundled_1kg["panel"]),
+        )
+    )
+    return run

@@ -46,21 +46,6 @@ def count_biallelic_rows(path: Path) -> Counter[str]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def chr21_22_run(
-    hail_context: None, tmp_path_factory: pytest.TempPathFactory, bundled_1kg: dict
-) -> Path:
-    run = tmp_path_factory.mktemp("ingest") / "run"
-    run_ingest(
-        IngestConfig(
-            vcfs=(str(bundled_1kg["vcfs"][21]), str(bundled_1kg["vcfs"][22])),
-            run_dir=str(run),
-            samples_file=str(bundled_1kg["panel"]),
-        )
-    )
-    return run
-
-
 def test_chr21_22_counts_match_the_vcf_text(chr21_22_run: Path, bundled_1kg: dict) -> None:
     import hail as hl
 
