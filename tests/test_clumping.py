@@ -98,11 +98,18 @@ def test_index_variants_identical_to_plink19(chr21_22_run: Path, tmp_path: Path)
     hl.export_plink(mt, str(tmp_path / "g"), ind_id=mt.s, varid=mt.varid)
     rows = mt.rows().key_by()
     rows.select(SNP=rows.varid, P=rows.p).export(str(tmp_path / "assoc.tsv"))
-    run_command(
-        ["plink1.9", "--bfile", "g", "--clump", "assoc.tsv", "--clump-p1", "1", "--clump-p2", "1"]
-        + ["--clump-r2", "0.1", "--clump-kb", "250", "--out", "c"],
-        cwd=str(tmp_path),
-    )
+    plink = [
+        "plink1.9",
+        "--bfile",
+        "g",
+        "--clump",
+        "assoc.tsv",
+        "--clump-p1",
+        "1",
+        "--clump-p2",
+        "1",
+    ]
+    run_command([*plink, "--clump-r2", "0.1", "--clump-kb", "250", "--out", "c"], cwd=str(tmp_path))
     theirs = set(pd.read_csv(tmp_path / "c.clumped", sep=r"\s+").SNP)
     assert len(theirs) > 500  # a real test: hundreds of clumps
     assert ours == theirs  # identical index-variant sets (no tolerance)
