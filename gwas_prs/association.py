@@ -1,0 +1,160 @@
+"""Association tests per variant (GWAS), several traits in one pass.
+
+:func:`association_tests` wraps :func:`hail.linear_regression_rows` (all
+quantitative traits together, one pass, each trait with its own non-missing
+samples) and :func:`hail.logistic_regression_rows` (binary traits; Wald, LRT,
+score or Firth; ``firth`` here means *Wald with Firth fallback*, as PLINK 2's
+``--glm firth-fallback``: variants whose Wald fit does not converge, or whose
+case/control counts make it unstable, are re-fitted with Firth's penalised
+likelihood).
+
+The genotype is the ALT allele count; missing genotypes are mean-imputed per
+variant (Hail's rule — PLINK drops such samples per variant instead, which only
+matters for variants with missing calls; after QC there are few).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from gwas_prs.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+TESTS = ("firth", "wald", "lrt", "score")
+
+
+@dataclass(frozen=True)
+class TraitSpec:
+    """A trait to test: its name and whether it is binary (0/1)."""
+
+    name: str
+    binary: bool
+
+
+def lambda_gc(p_values: Sequence[float] | np.ndarray) -> float:
+    """Genomic inflation λGC: median χ²(1) of the p-values / 0.4549 (its null median)."""
+    p = np.asarray(p_values, dtype=float)
+    p = p[np.isfinite(p) & (p > 0) & (p <= 1)]
+    if p.size == 0:
+        return float("nan")
+    chi2 = stats.chi2.isf(p, df=1)
+    return float(np.median(chi2) / stats.chi2.ppf(0.5, df=1))
+
+
+def association_tests(
+    mt: Any,
+    traits: Sequence[TraitSpec],
+    phenotype: Mapping[str, str],
+    covariates: Sequence[str],
+    *,
+    test: str = "firth",
+) -> dict[str, Any]:
+    """Run one association test per variant and trait.
+
+    Parameters
+    ----------
+    mt : :class:`hail.MatrixTable`
+        Genotypes (``GT``) of the samples to test (discovery set).
+    traits
+        Traits to test.
+    phenotype
+        Trait name → name of a float64 column field of ``mt`` (0/1 for binary).
+    covariates
+        Names of float64 column fields; the intercept is added here.
+    test
+        For binary traits: ``firth`` (Wald with Firth fallback), ``wald``,
+        ``lrt``, ``score``. Quantitative traits always use linear regression.
+
+    Returns
+    -------
+    dict of trait name → :class:`hail.Table` keyed by ``locus``, ``alleles``:
+
+    - ``n`` (int32) — samples used,
+    - ``beta`` (float64) — effect of one ALT allele (log odds ratio for binary),
+    - ``standard_error`` (float64) — missing for LRT/score tests,
+    - ``statistic`` (float64) — t (linear), z (Wald), χ² (LRT/score/Firth),
+    - ``p_value`` (float64),
+    - ``alt_af`` (float64) — ALT allele frequency among the samples tested,
+    - ``method`` (str) — ``linear``, ``wald``, ``firth``, ``lrt`` or ``score``.
+
+    Warning
+    -------
+    A binary trait must be coded 0/1 (PLINK's 1/2 and case/control strings are
+    recoded by the phenotype reader). Covariates with no variance (e.g. a sex
+    column in a single-sex cohort) make the design singular: every p-value is
+    then missing.
+    """
+    import hail as hl
+
+    if test not in TESTS:
+        raise InputError(f"--test {test}: choose one of {', '.join(TESTS)}")
+    mt = mt.annotate_rows(_alt_af=hl.agg.mean(hl.float64(mt.GT.n_alt_alleles())) / 2)
+    x = mt.GT.n_alt_alleles()
+    covs = [1.0, *[mt[c] for c in covariates]]
+    results: dict[str, Any] = {}
+    quantitative = [t for t in traits if not t.binary]
+    if quantitative:
+        ys = [[mt[phenotype[t.name]]] for t in quantitative]
+        fit = hl.linear_regression_rows(y=ys, x=x, covariates=covs, pass_through=["_alt_af"])
+        for k, trait in enumerate(quantitative):
+            results[trait.name] = fit.select(
+                n=fit.n[k],
+                beta=fit.beta[k][0],
+                standard_error=fit.standard_error[k][0],
+                statistic=fit.t_stat[k][0],
+                p_value=fit.p_value[k][0],
+                alt_af=fit._alt_af,
+                method="linear",
+            )
+    for trait in (t for t in traits if t.binary):
+        y = mt[phenotype[trait.name]]
+        first_test = "wald" if test == "firth" else test
+        fit = hl.logistic_regression_rows(
+            test=first_test, y=y, x=x, covariates=covs, pass_through=["_alt_af"]
+        )
+        n_used = mt.aggregate_cols(
+            hl.agg.count_where(
+                hl.is_defined(y) & hl.all(*[hl.is_defined(c) for c in covariates])
+                if covariates
+                else hl.is_defined(y)
+            )
+        )
+        table = fit.select(
+            n=hl.int32(n_used),
+            beta=fit.beta,
+            standard_error=fit.standard_error if first_test == "wald" else hl.missing(hl.tfloat64),
+            statistic=fit.z_stat if first_test == "wald" else fit.chi_sq_stat,
+            p_value=fit.p_value,
+            alt_af=fit._alt_af,
+            method=first_test,
+            _ok=fit.fit.converged & ~fit.fit.exploded & hl.is_finite(fit.p_value),
+        )
+        if test == "firth":
+            table = table.checkpoint(hl.utils.new_temp_file("wald", "ht"))
+            failed = table.filter(~table._ok)
+            n_failed = failed.count()
+            if n_failed:
+                logger.info("%s: %d variants re-fitted with Firth regression", trait.name, n_failed)
+                retry = mt.semi_join_rows(failed)
+                firth = hl.logistic_regression_rows(
+                    test="firth", y=y, x=retry.GT.n_alt_alleles(), covariates=covs
+                )
+                f = firth[table.key]
+                table = table.annotate(
+                    beta=hl.if_else(table._ok, table.beta, f.beta),
+                    standard_error=hl.if_else(
+                        table._ok, table.standard_error, hl.missing(hl.tfloat64)
+                    ),
+                    statistic=hl.if_else(table._ok, table.statistic, f.chi_sq_stat),
+                    p_value=hl.if_else(table._ok, table.p_value, f.p_value),
+                    method=hl.if_else(table._ok, "wald", "firth"),
+                )
+        results[trait.name] = table.drop("_ok")
+    return results
