@@ -114,8 +114,13 @@ def test_linear_gwas_matches_plink2(plink_inputs: dict) -> None:
             "height",
             "--covar",
             "pheno.tsv",
-        ]
-        + ["--covar-name", "age,sex", "--glm", "hide-covar", "--out", "o"],
+            "--covar-name",
+            "age,sex",
+            "--glm",
+            "hide-covar",
+            "--out",
+            "o",
+        ],
         cwd=str(d),
     )
     theirs = pd.read_csv(d / "o.height.glm.linear", sep="\t")
@@ -153,11 +158,8 @@ def test_scores_match_plink2(plink_inputs: dict) -> None:
         rows[f"w{k}"] = weights[:, k]
     d = plink_inputs["dir"]
     rows[["varid", "effect_allele", "w0", "w1", "w2"]].to_csv(d / "w.tsv", sep="\t", index=False)
-    run_command(
-        ["plink2", "--bfile", "g", "--score", "w.tsv", "1", "2", "header", "cols=+scoresums"]
-        + ["--score-col-nums", "3-5", "--out", "s"],
-        cwd=str(d),
-    )
+    plink = ["plink2", "--bfile", "g", "--score", "w.tsv", "1", "2", "header", "cols=+scoresums"]
+    run_command([*plink, "--score-col-nums", "3-5", "--out", "s"], cwd=str(d))
     theirs = pd.read_csv(d / "s.sscore", sep="\t").set_index("IID")
     table = hl.Table.from_pandas(rows[["varid", "effect_is_alt", "w0", "w1", "w2"]], key="varid")
     w = table[mt.varid]
