@@ -21,7 +21,7 @@ app = typer.Typer(
     help=(
         "Run gwas-prs on Google Cloud Dataproc: start a cluster with the gwas-prs wheel on every node, "
         "submit stage commands against gs:// run folders, stop it. Needs gcloud and hailctl "
-        "(installed with hail), and 'gcloud auth login'. See docs/dataproc.md."
+        "(installed with hail), and 'gcloud auth login'. See the README's 'Running on Dataproc' section."
     ),
     no_args_is_help=True,
     rich_markup_mode=None,

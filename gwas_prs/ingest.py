@@ -15,7 +15,6 @@ The bronze MatrixTable (``RUN/bronze/genotypes.mt``) has
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
@@ -88,11 +87,8 @@ def expand_vcf_paths(patterns: Sequence[str]) -> list[str]:
 
     paths: list[str] = []
     for pattern in patterns:
-        if storage.is_remote(pattern):
-            paths.append(pattern)
-            continue
         if any(ch in pattern for ch in "*?["):
-            matches = sorted(glob.glob(pattern), key=natural)
+            matches = sorted(storage.glob_files(pattern), key=natural)
             if not matches:
                 raise InputError(f"{pattern}: the pattern matches no file")
             paths.extend(matches)
@@ -100,7 +96,7 @@ def expand_vcf_paths(patterns: Sequence[str]) -> list[str]:
             paths.append(pattern)
     seen: set[str] = set()
     for path in paths:
-        real = os.path.realpath(path)
+        real = path if storage.is_remote(path) else os.path.realpath(path)
         if real in seen:
             raise InputError(f"{path}: given twice; list each VCF once")
         seen.add(real)
@@ -227,10 +223,13 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
         )
     reference = reference_contigs(config.reference_genome)
     paths = expand_vcf_paths(config.vcfs)
+    remote_inputs = [p for p in paths if storage.is_remote(p)]
+    if remote_inputs and (hail or HailConfig()).resolved_master().startswith("local"):
+        from gwas_prs.gcs_connector import check_gcs_connector
+
+        check_gcs_connector(remote_inputs[0], hail.spark_conf if hail else {})
     for path in paths:
-        if storage.is_remote(path):
-            raise InputError(f"{path}: remote VCFs are read on Dataproc; locally give a file path")
-        if not path.endswith(VCF_SUFFIXES) and os.path.isfile(path):
+        if not path.endswith(VCF_SUFFIXES) and not storage.is_remote(path) and os.path.isfile(path):
             logger.warning("%s: unexpected file name (expected %s)", path, ", ".join(VCF_SUFFIXES))
     metadata = (
         read_sample_metadata(config.samples_file, config.sample_id_column)

@@ -42,6 +42,24 @@ def exists(path: str) -> bool:
     return os.path.exists(path)
 
 
+def open_binary(path: str, mode: str = "rb") -> Any:
+    """A binary file object for reading (``rb``) or writing (``wb``)."""
+    if is_remote(path):
+        return _hfs().open(path, mode)
+    if "w" in mode:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return open(path, mode)
+
+
+def glob_files(pattern: str) -> list[str]:
+    """Files matching a glob pattern (``*``, ``?``, ``[…]``), local or remote."""
+    if is_remote(pattern):
+        return sorted(str(e.path) for e in _hfs().ls(pattern) if not e.is_dir)
+    import glob
+
+    return [p for p in glob.glob(pattern) if os.path.isfile(p) or os.path.isdir(p)]
+
+
 def is_dir(path: str) -> bool:
     if is_remote(path):
         return bool(_hfs().is_dir(path))

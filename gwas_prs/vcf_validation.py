@@ -23,11 +23,17 @@ import os
 import zlib
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_EXCEPTION,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from gwas_prs import storage
 from gwas_prs.bgzf import BgzfWriter, is_bgzf_header
 from gwas_prs.errors import InputError
 from gwas_prs.reference import ReferenceContigs
@@ -117,7 +123,7 @@ def _check_is_file(path: str) -> int:
 
 def detect_compression(path: str) -> str:
     """``plain``, ``gzip`` or ``bgzf``, from the file's first bytes (not its name)."""
-    with open(path, "rb") as handle:
+    with storage.open_binary(path) as handle:
         head = handle.read(18)
     if head[:2] == b"\x1f\x8b":
         return "bgzf" if is_bgzf_header(head) else "gzip"
@@ -199,7 +205,7 @@ def read_vcf_header(path: str) -> VcfHeader:
     """Read and check the header of one VCF (fast: stops at ``#CHROM``)."""
     _check_is_file(path)
     compression = detect_compression(path)
-    with open(path, "rb") as raw:
+    with storage.open_binary(path) as raw:
         stream = _open_text(path, compression, raw)
         try:
             samples, lines = _read_header(path, stream)
@@ -241,14 +247,14 @@ def scan_vcf(
     """
     size = _check_is_file(path)
     compression = detect_compression(path)
-    hashing = _HashingRaw(open(path, "rb"))  # noqa: SIM115 - closed below
+    hashing = _HashingRaw(storage.open_binary(path))
     raw = io.BufferedReader(hashing, buffer_size=1 << 20)
     writer: BgzfWriter | None = None
     tmp_target: str | None = None
     if convert_to is not None and compression == "gzip":
-        Path(convert_to).parent.mkdir(parents=True, exist_ok=True)
-        tmp_target = convert_to + ".part"
-        writer = BgzfWriter(open(tmp_target, "wb"))  # noqa: SIM115 - closed by writer
+        # object stores write whole objects atomically; locally write a .part and rename
+        tmp_target = convert_to if storage.is_remote(convert_to) else convert_to + ".part"
+        writer = BgzfWriter(storage.open_binary(tmp_target, "wb"))
     stream = _open_text(path, compression, raw)
     line_no = 0
     try:
@@ -348,7 +354,7 @@ def scan_vcf(
         if writer is not None:
             writer.close()
         if tmp_target:
-            Path(tmp_target).unlink(missing_ok=True)
+            storage.remove(tmp_target)
         raise _fail(
             path,
             line_no or None,
@@ -359,14 +365,15 @@ def scan_vcf(
         if writer is not None:
             writer.close()
         if tmp_target:
-            Path(tmp_target).unlink(missing_ok=True)
+            storage.remove(tmp_target)
         raise
     finally:
         raw.close()
     scan.fingerprint = f"sha256:{hashing.digest.hexdigest()}"
     if writer is not None and tmp_target is not None and convert_to is not None:
         writer.close()
-        os.replace(tmp_target, convert_to)
+        if tmp_target != convert_to:
+            os.replace(tmp_target, convert_to)
         scan.converted_to = convert_to
     return scan
 
@@ -425,8 +432,8 @@ def validate_vcfs(
     def target(path: str, index: int) -> str | None:
         if convert_dir is None:
             return None
-        stem = Path(path).name.removesuffix(".gz").removesuffix(".vcf")
-        return str(Path(convert_dir) / f"{index:05d}-{stem}.vcf.bgz")
+        stem = path.rstrip("/").rpartition("/")[2].removesuffix(".gz").removesuffix(".vcf")
+        return storage.join(convert_dir, f"{index:05d}-{stem}.vcf.bgz")
 
     kwargs = {"keep_symbolic": keep_symbolic, "skip_unknown_contigs": skip_unknown_contigs}
     if workers <= 1 or len(paths) == 1:
@@ -434,7 +441,11 @@ def validate_vcfs(
             scans[path] = scan_vcf(path, reference, convert_to=target(path, index), **kwargs)
             logger.info("validated %d/%d files (%s)", len(scans), len(paths), path)
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+        # processes locally (zlib and the line checks use the cores); threads for
+        # remote files, whose client must not be forked
+        remote = any(storage.is_remote(p) for p in paths)
+        executor = ThreadPoolExecutor if remote else ProcessPoolExecutor
+        with executor(max_workers=min(workers, len(paths))) as pool:
             futures: dict[Future[VcfScan], str] = {
                 pool.submit(
                     scan_vcf, path, reference, convert_to=target(path, index), **kwargs
