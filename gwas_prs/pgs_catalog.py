@@ -17,9 +17,9 @@ import gzip
 import io
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,26 @@ CATEGORIES = (
 )
 KEPT_CATEGORIES = ("match", "swap", "flip", "flip_swap")
 _TRUE = ("true", "1", "yes", "t")
+
+_CHROM_ALIASES = {"23": "X", "24": "Y", "25": "MT", "M": "MT"}
+_COMPLEMENT = str.maketrans("ACGTacgt", "TGCAtgca")
+
+
+def _per_unique(values: Any, func: Callable[[str], str | None]) -> np.ndarray:
+    """``func`` of every value, computed once per distinct value (missing stays None)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    mapped = np.array([*(func(str(u)) for u in uniques), None], dtype=object)
+    return mapped[codes]  # code -1 (missing) picks the trailing None
+
+
+def _contig_key(name: str) -> str:
+    key = name.strip().upper()
+    key = key[3:] if key.startswith("CHR") else key
+    return _CHROM_ALIASES.get(key, key)
+
+
+def _allele_key(allele: str) -> str | None:
+    return allele.strip().upper() or None
 
 
 @dataclass(frozen=True)
@@ -132,7 +152,8 @@ def read_scoring_file(path: str) -> ScoringFile:
       from the author-reported columns;
     - ``effect_allele`` (str, upper case) and ``other_allele`` (str, upper case,
       missing when the file has none; a format 1.0 ``reference_allele`` column
-      is used as ``other_allele``);
+      is used as ``other_allele``, and so is a single-allele
+      ``hm_inferOtherAllele`` when there is no other allele column);
     - ``effect_weight`` (float64);
     - ``allelefrequency_effect`` (float64), ``is_interaction`` (bool), when present.
 
@@ -242,10 +263,14 @@ def _check_columns(
     frame["effect_weight"] = weights.astype("float64")
     positions = _numeric(path, frame, lines, pos)
     frame["chr_position"] = positions.astype("Int64")
-    frame["chr_name"] = frame[chrom].astype("string").str.strip().astype(object)
-    frame["effect_allele"] = frame["effect_allele"].str.strip().str.upper()
+    frame["chr_name"] = _per_unique(frame[chrom], lambda name: name.strip() or None)
+    frame["effect_allele"] = _per_unique(frame["effect_allele"], _allele_key)
+    if "other_allele" not in frame.columns and "hm_inferOtherAllele" in frame.columns:
+        # PGS Catalog's inferred other allele, used when it is a single allele ("A", not "A/G")
+        inferred = frame["hm_inferOtherAllele"]
+        frame["other_allele"] = inferred.where(~inferred.fillna("/").str.contains("/"), None)
     if "other_allele" in frame.columns:
-        frame["other_allele"] = frame["other_allele"].str.strip().str.upper()
+        frame["other_allele"] = _per_unique(frame["other_allele"], _allele_key)
     else:
         frame["other_allele"] = pd.Series(pd.NA, index=frame.index, dtype=object)
     if "allelefrequency_effect" in frame.columns:
@@ -317,7 +342,7 @@ def write_scoring_file(frame: pd.DataFrame, path: str, metadata: ScoringMetadata
     try:
         with open(tmp, "wb") as raw:
             binary = (
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
                 if path.endswith(".gz")
                 else raw
             )
@@ -332,23 +357,9 @@ def write_scoring_file(frame: pd.DataFrame, path: str, metadata: ScoringMetadata
     return path
 
 
-_CHROM_ALIASES = {"23": "X", "24": "Y", "25": "MT", "M": "MT"}
-_COMPLEMENT = str.maketrans("ACGTacgt", "TGCAtgca")
-
-
 def normalise_contig(names: pd.Series) -> pd.Series:
     """Contig names without ``chr``, upper case, 23/24/25/M as X/Y/MT (for matching only)."""
-    out = names.astype(str).str.strip().str.upper().str.replace(r"^CHR", "", regex=True)
-    return out.replace(_CHROM_ALIASES)
-
-
-def _reverse_complement(alleles: pd.Series) -> pd.Series:
-    return alleles.str.translate(_COMPLEMENT).str[::-1]
-
-
-def _palindromic(a: pd.Series, b: pd.Series) -> pd.Series:
-    pair = a.fillna("") + b.fillna("")
-    return pair.isin(["AT", "TA", "CG", "GC"])
+    return pd.Series(_per_unique(names, _contig_key), index=names.index, dtype=object)
 
 
 def harmonise(
@@ -415,84 +426,90 @@ def harmonise(
     for one variant are all kept (their weights add up in the score).
     """
     n_total = len(weights)
-    w = pd.DataFrame(
-        {
-            "_row": np.arange(n_total),
-            "_chrom": normalise_contig(weights["chr_name"]).to_numpy(),
-            "position": pd.to_numeric(weights["chr_position"]).astype("Int64").to_numpy(),
-            "_ea": weights["effect_allele"].astype("string").str.strip().str.upper().to_numpy(),
-            "_oa": (
-                weights["other_allele"].astype("string").str.strip().str.upper().to_numpy()
-                if "other_allele" in weights.columns
-                else pd.array([pd.NA] * n_total, dtype="string")
-            ),
-            "effect_weight": weights["effect_weight"].astype("float64").to_numpy(),
-        }
+    other = weights["other_allele"] if "other_allele" in weights.columns else [None] * n_total
+    w_alleles = (
+        _per_unique(weights["effect_allele"], _allele_key),
+        _per_unique(other, _allele_key),
     )
-    w["_oa"] = w["_oa"].replace("", pd.NA)
-    w = w[w["position"].notna()].astype({"position": "int64"})
-    v = pd.DataFrame(
-        {
-            "_chrom": normalise_contig(variants["contig"]).to_numpy(),
-            "position": variants["position"].astype("int64").to_numpy(),
-            "contig": variants["contig"].astype(str).to_numpy(),
-            "ref": variants["ref"].astype(str).to_numpy(),
-            "alt": variants["alt"].astype(str).to_numpy(),
-        }
+    v_alleles = (
+        _per_unique(variants["ref"], _allele_key),
+        _per_unique(variants["alt"], _allele_key),
     )
-    pairs = w.merge(v, on=["_chrom", "position"], how="inner")
-    ea, oa = pairs["_ea"].fillna(""), pairs["_oa"]
-    ref, alt = pairs["ref"].str.upper(), pairs["alt"].str.upper()
-    has_oa = oa.notna()
-    oa = oa.fillna("")
-    rc_ea, rc_oa = _reverse_complement(ea), _reverse_complement(oa)
-    is_match = (ea == alt) & (~has_oa | (oa == ref))
-    is_swap = (ea == ref) & (~has_oa | (oa == alt))
-    is_flip = (rc_ea == alt) & (~has_oa | (rc_oa == ref))
-    is_flip_swap = (rc_ea == ref) & (~has_oa | (rc_oa == alt))
-    palindromic = (
-        has_oa.to_numpy() & _palindromic(ea, oa).to_numpy()
-        | (~has_oa).to_numpy() & _palindromic(ref, alt).to_numpy()
-    ) & (is_match | is_swap | is_flip | is_flip_swap).to_numpy()
+    # one integer code per allele string (and its reverse complement): compare ints, not strings
+    distinct = {a for column in (*w_alleles, *v_alleles) for a in pd.unique(column) if a}
+    vocabulary = pd.Index(sorted(distinct | {a.translate(_COMPLEMENT)[::-1] for a in distinct}))
+    complement = vocabulary.get_indexer([a.translate(_COMPLEMENT)[::-1] for a in vocabulary])
+    single_base = np.array([len(a) == 1 for a in vocabulary])
+    ea, oa = (vocabulary.get_indexer(column) for column in w_alleles)
+    ref, alt = (vocabulary.get_indexer(column) for column in v_alleles)
+    # one int64 key per contig:position on both sides
+    contig_codes, _ = pd.factorize(
+        np.concatenate(
+            [
+                _per_unique(weights["chr_name"], _contig_key),
+                _per_unique(variants["contig"], _contig_key),
+            ]
+        )
+    )
+    position = pd.to_numeric(weights["chr_position"]).astype("Int64")
+    w_key = contig_codes[:n_total].astype("int64") << 40
+    w_key = w_key + position.fillna(0).to_numpy(dtype="int64")
+    has_position = position.notna().to_numpy()
+    v_key = (contig_codes[n_total:].astype("int64") << 40) + variants["position"].to_numpy(
+        dtype="int64"
+    )
+    pairs = pd.DataFrame({"_row": np.flatnonzero(has_position), "_key": w_key[has_position]}).merge(
+        pd.DataFrame({"_v": np.arange(len(variants)), "_key": v_key}), on="_key", how="inner"
+    )
+    row, vrow = pairs["_row"].to_numpy(), pairs["_v"].to_numpy()
+    e, o, r, a = ea[row], oa[row], ref[vrow], alt[vrow]
+    has_oa = o >= 0
+    rc_e = np.where(e >= 0, complement[e], -2)
+    rc_o = np.where(has_oa, complement[o], -2)
+    is_match = (e == a) & (~has_oa | (o == r))
+    is_swap = (e == r) & (~has_oa | (o == a))
+    is_flip = (rc_e == a) & (~has_oa | (rc_o == r))
+    is_flip_swap = (rc_e == r) & (~has_oa | (rc_o == a))
+    fits = is_match | is_swap | is_flip | is_flip_swap
+    palindromic = fits & np.where(
+        has_oa,
+        (o == rc_e) & single_base[np.maximum(e, 0)],
+        (r == complement[a]) & single_base[a],
+    )
     rank = np.select(
-        [palindromic, is_match, is_swap, is_flip, is_flip_swap],
-        [4, 0, 1, 2, 3],
-        default=5,
+        [palindromic, is_match, is_swap, is_flip, is_flip_swap], [4, 0, 1, 2, 3], default=5
     )
-    pairs["_rank"] = rank
-    best = pairs.sort_values(["_row", "_rank"], kind="stable").drop_duplicates("_row")
-    names = np.array([*KEPT_CATEGORIES, "palindromic_dropped", "allele_mismatch"])
-    best["category"] = names[best["_rank"].to_numpy()]
-    pal = best["_rank"] == 4
-    best["effect_is_alt"] = best["category"].isin(["match", "flip"])
+    order = np.lexsort((rank, row))
+    first = order[np.r_[True, row[order][1:] != row[order][:-1]]] if len(order) else order
+    best_row, best_v, best_rank = row[first], vrow[first], rank[first]
+    effect_is_alt = np.isin(best_rank, (0, 2))
     if allow_palindromic:
-        forward_alt = best["_ea"].fillna("") == best["alt"].str.upper()
-        best.loc[pal, "effect_is_alt"] = forward_alt[pal]
-        best.loc[pal, "category"] = np.where(forward_alt[pal], "match", "swap")
+        pal = best_rank == 4
+        forward_alt = e[first] == a[first]
+        effect_is_alt[pal] = forward_alt[pal]
+        best_rank = np.where(pal, np.where(forward_alt, 0, 1), best_rank)
         if pal.any():
-            logger.info(
-                "%s: kept %d palindromic weight(s) on the forward strand", source, pal.sum()
-            )
-    counts = {c: 0 for c in CATEGORIES}
-    counts.update({str(k): int(n) for k, n in best["category"].value_counts().items()})
-    counts["not_found"] = n_total - len(best)
-    kept = best[best["category"].isin(KEPT_CATEGORIES)].sort_values("_row")
-    kept = kept.assign(
-        effect_allele=np.where(kept["effect_is_alt"], kept["alt"], kept["ref"]),
-        effect_is_alt=kept["effect_is_alt"].astype(bool),
+            logger.info("%s: kept %d palindromic weight(s) unflipped", source, int(pal.sum()))
+    names = np.array(CATEGORIES)
+    tally = np.bincount(best_rank, minlength=7)
+    counts = {c: int(tally[i]) for i, c in enumerate(CATEGORIES)}
+    counts["not_found"] = n_total - len(best_row)
+    keep = best_rank < 4  # rows are already in the weights' order
+    cohort = variants.iloc[best_v[keep]]
+    ref_text = cohort["ref"].astype(str).to_numpy()
+    alt_text = cohort["alt"].astype(str).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "contig": cohort["contig"].astype(str).to_numpy(),
+            "position": cohort["position"].to_numpy(dtype="int64"),
+            "ref": ref_text,
+            "alt": alt_text,
+            "effect_allele": np.where(effect_is_alt[keep], alt_text, ref_text),
+            "effect_weight": weights["effect_weight"].to_numpy(dtype="float64")[best_row[keep]],
+            "effect_is_alt": effect_is_alt[keep].astype(bool),
+            "category": names[best_rank[keep]],
+        }
     )
-    frame = kept[
-        [
-            "contig",
-            "position",
-            "ref",
-            "alt",
-            "effect_allele",
-            "effect_weight",
-            "effect_is_alt",
-            "category",
-        ]
-    ].reset_index(drop=True)
     match_rate = len(frame) / n_total if n_total else 0.0
     result = Harmonised(frame=frame, counts=counts, match_rate=match_rate, n_total=n_total)
     logger.info("%s: %s", source, result.summary())

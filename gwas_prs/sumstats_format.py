@@ -308,7 +308,9 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str, metadata: SumstatsMetadata) -
     try:
         with (
             open(tmp, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as compressed,
+            gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
+            ) as compressed,
             io.TextIOWrapper(compressed, encoding="utf-8", newline="") as text,
         ):
             table.to_csv(text, sep="\t", index=False, na_rep=MISSING, lineterminator="\n")
@@ -368,19 +370,43 @@ def _check_numeric(path: str, frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype("float64")
 
 
-def _parse_p_values(path: str, text: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _parse_p_values(path: str, values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """p-values (float) and -log10 p, exact also for text below the smallest double."""
-    p = _check_numeric(path, pd.DataFrame({"p_value": text}), "p_value")
+    p = _check_numeric(path, pd.DataFrame({"p_value": values}), "p_value")
     with np.errstate(divide="ignore"):
         neglog = -np.log10(p)
-    underflow = (p == 0) & text.notna()
+    underflow = p == 0
     if underflow.any():
+        text = values if values.dtype == object else _read_table(path, typed=False)["p_value"]
         parts = text[underflow].str.extract(r"^\s*([0-9.]+)[eE]([-+]?[0-9]+)\s*$")
         mantissa = pd.to_numeric(parts[0], errors="coerce")
         exponent = pd.to_numeric(parts[1], errors="coerce")
         exact = -(np.log10(mantissa) + exponent)
         neglog[underflow] = exact.where(mantissa > 0, np.inf)
     return p, neglog
+
+
+def _read_table(path: str, typed: bool = True) -> pd.DataFrame:
+    """The table; numeric columns parsed exactly in C (typed), or all as text to find errors."""
+    options: dict[str, Any] = {
+        "sep": "\t",
+        "na_values": list(READ_MISSING),
+        "keep_default_na": False,
+        "compression": "infer",
+    }
+    try:
+        if typed:
+            columns = pd.read_csv(path, nrows=0, **options).columns
+            dtypes = {c: "float64" if c in (*_NUMERIC, "p_value") else str for c in columns}
+            try:
+                return pd.read_csv(path, dtype=dtypes, float_precision="round_trip", **options)
+            except ValueError:  # a non-numeric value: read as text to report its line
+                pass
+        return pd.read_csv(path, dtype=str, **options)
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path}:1: the file is empty; expected a GWAS-SSF header line") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"{path}: cannot be read as a GWAS-SSF table ({exc})") from exc
 
 
 def read_gwas_ssf(path: str) -> pd.DataFrame:
@@ -410,19 +436,7 @@ def read_gwas_ssf(path: str) -> pd.DataFrame:
     """
     if not os.path.isfile(path):
         raise InputError(f"{path}: summary statistics file not found")
-    try:
-        frame = pd.read_csv(
-            path,
-            sep="\t",
-            dtype=str,
-            na_values=list(READ_MISSING),
-            keep_default_na=False,
-            compression="infer",
-        )
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path}:1: the file is empty; expected a GWAS-SSF header line") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        raise InputError(f"{path}: cannot be read as a GWAS-SSF table ({exc})") from exc
+    frame = _read_table(path)
     columns = list(frame.columns)
     required: list[tuple[str, ...]] = [
         ("chromosome",),

@@ -348,3 +348,18 @@ def test_weights_read_from_file_harmonise(tmp_path: Path) -> None:
     result = harmonise(scoring.frame, VARIANTS, min_overlap=0.0)
     assert result.counts["match"] == 1
     assert result.counts["not_found"] == 1  # no position
+
+
+def test_inferred_other_allele_is_used_when_single(tmp_path: Path) -> None:
+    path = tmp_path / "hm.txt"
+    path.write_text(
+        "#genome_build=GRCh37\n#HmPOS_build=GRCh38\n"
+        "rsID\tchr_name\teffect_allele\teffect_weight\thm_chr\thm_pos\thm_inferOtherAllele\n"
+        "rs1\t1\tA\t0.1\t1\t10\tG\n"
+        "rs2\t1\tC\t0.2\t1\t20\tA/T\n"
+    )
+    scoring = read_scoring_file(str(path))
+    assert scoring.frame["other_allele"].isna().tolist() == [False, True]
+    assert scoring.frame["other_allele"].iloc[0] == "G"
+    assert scoring.frame["chr_position"].tolist() == [10, 20]
+    assert scoring.genome_build == "GRCh38"
