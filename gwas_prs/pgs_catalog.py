@@ -148,8 +148,9 @@ def read_scoring_file(path: str) -> ScoringFile:
 
     - ``chr_name`` (str) and ``chr_position`` (Int64, may be missing): taken from
       ``hm_chr``/``hm_pos`` when the file has them (a PGS Catalog harmonised
-      file; the originals stay in ``hm_source``-style columns as read), else
-      from the author-reported columns;
+      file, whose positions are in ``HmPOS_build``; the author-reported columns
+      are then kept as ``reported_chr_name``/``reported_chr_position``), else
+      from ``chr_name``/``chr_position``;
     - ``effect_allele`` (str, upper case) and ``other_allele`` (str, upper case,
       missing when the file has none; a format 1.0 ``reference_allele`` column
       is used as ``other_allele``, and so is a single-allele
@@ -157,9 +158,9 @@ def read_scoring_file(path: str) -> ScoringFile:
     - ``effect_weight`` (float64);
     - ``allelefrequency_effect`` (float64), ``is_interaction`` (bool), when present.
 
-    Rows with ``is_interaction`` true are dropped with a warning (interaction
-    terms are not additive). A ``#variants_number`` that differs from the rows
-    read is logged as a warning.
+    A ``#variants_number`` that differs from the rows read is logged as a
+    warning. Rows with ``is_interaction`` true are then dropped with a warning
+    (interaction terms are not additive).
 
     Raises
     ------
@@ -206,7 +207,7 @@ def read_scoring_file(path: str) -> ScoringFile:
                 )
             except pd.errors.EmptyDataError:
                 frame = pd.DataFrame(columns=columns, dtype=str)
-        except (UnicodeDecodeError, EOFError, OSError, pd.errors.ParserError) as exc:
+        except (UnicodeDecodeError, EOFError, OSError, ValueError) as exc:
             raise InputError(f"{path}: cannot be read as a scoring file ({exc})") from exc
     lines = pd.Series(np.arange(len(frame)) + line_number + 1, index=frame.index)
     blank = frame.isna().all(axis=1)
@@ -254,6 +255,14 @@ def _check_columns(
             f"{path}: has {what}; positions are required (chr_name and chr_position, or hm_chr "
             "and hm_pos): download the harmonised file (…_hmPOS_GRCh37/38.txt.gz) instead"
         )
+    declared = header.get("variants_number")
+    if declared is not None and declared.strip().isdigit() and int(declared) != len(frame):
+        logger.warning(
+            "%s: header says variants_number=%s but %d variant rows were read",
+            path,
+            declared,
+            len(frame),
+        )
     weights = _numeric(path, frame, lines, "effect_weight")
     if weights.isna().any():
         row = int(np.flatnonzero(weights.isna().to_numpy())[0])
@@ -262,6 +271,10 @@ def _check_columns(
         )
     frame["effect_weight"] = weights.astype("float64")
     positions = _numeric(path, frame, lines, pos)
+    if chrom == "hm_chr":  # keep the author-reported coordinates under other names
+        frame = frame.rename(
+            columns={"chr_name": "reported_chr_name", "chr_position": "reported_chr_position"}
+        )
     frame["chr_position"] = positions.astype("Int64")
     frame["chr_name"] = _per_unique(frame[chrom], lambda name: name.strip() or None)
     frame["effect_allele"] = _per_unique(frame["effect_allele"], _allele_key)
@@ -285,14 +298,6 @@ def _check_columns(
             )
         frame = frame[~interaction].reset_index(drop=True)
         frame["is_interaction"] = False
-    declared = header.get("variants_number")
-    if declared is not None and declared.strip().isdigit() and int(declared) != len(frame):
-        logger.warning(
-            "%s: header says variants_number=%s but %d variant rows were read",
-            path,
-            declared,
-            len(frame),
-        )
     return frame
 
 
@@ -462,10 +467,13 @@ def harmonise(
         pd.DataFrame({"_v": np.arange(len(variants)), "_key": v_key}), on="_key", how="inner"
     )
     row, vrow = pairs["_row"].to_numpy(), pairs["_v"].to_numpy()
-    e, o, r, a = ea[row], oa[row], ref[vrow], alt[vrow]
+    # a missing allele gets its own negative code, so that it never equals another one
+    e, o = np.where(ea >= 0, ea, -2)[row], oa[row]
+    r, a = np.where(ref >= 0, ref, -3)[vrow], np.where(alt >= 0, alt, -4)[vrow]
     has_oa = o >= 0
-    rc_e = np.where(e >= 0, complement[e], -2)
-    rc_o = np.where(has_oa, complement[o], -2)
+    rc_e = np.where(e >= 0, complement[np.maximum(e, 0)], -5)
+    rc_o = np.where(has_oa, complement[np.maximum(o, 0)], -6)
+    rc_a = np.where(a >= 0, complement[np.maximum(a, 0)], -7)
     is_match = (e == a) & (~has_oa | (o == r))
     is_swap = (e == r) & (~has_oa | (o == a))
     is_flip = (rc_e == a) & (~has_oa | (rc_o == r))
@@ -474,7 +482,7 @@ def harmonise(
     palindromic = fits & np.where(
         has_oa,
         (o == rc_e) & single_base[np.maximum(e, 0)],
-        (r == complement[a]) & single_base[a],
+        (r == rc_a) & single_base[np.maximum(a, 0)],
     )
     rank = np.select(
         [palindromic, is_match, is_swap, is_flip, is_flip_swap], [4, 0, 1, 2, 3], default=5

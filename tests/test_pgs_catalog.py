@@ -82,7 +82,18 @@ def test_reads_a_catalog_header_block(tmp_path: Path, caplog: pytest.LogCaptureF
     assert frame["allelefrequency_effect"].tolist() == [0.1, 0.2]
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "dropping 1 interaction term(s)" in messages
-    assert "variants_number=3 but 2 variant rows" in messages
+    assert "variants_number" not in messages
+    assert frame["reported_chr_position"].tolist() == ["1000", "3000"]
+
+
+def test_variants_number_mismatch_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "w.txt"
+    path.write_text("#variants_number=5\n" + COLUMNS + "rs1\t1\t10\tA\tG\t0.1\n")
+    with caplog.at_level(logging.WARNING):
+        read_scoring_file(str(path))
+    assert "header says variants_number=5 but 1 variant rows were read" in caplog.text
 
 
 @pytest.mark.parametrize("name", ["weights.txt", "weights.txt.gz"])
@@ -363,3 +374,21 @@ def test_inferred_other_allele_is_used_when_single(tmp_path: Path) -> None:
     assert scoring.frame["other_allele"].iloc[0] == "G"
     assert scoring.frame["chr_position"].tolist() == [10, 20]
     assert scoring.genome_build == "GRCh38"
+
+
+def test_missing_alleles_never_match() -> None:
+    weights = pd.DataFrame(
+        {
+            "chr_name": ["1", "1"],
+            "chr_position": [5, 6],
+            "effect_allele": [None, "A"],
+            "other_allele": [None, "G"],
+            "effect_weight": [1.0, 2.0],
+        }
+    )
+    variants = pd.DataFrame(
+        {"contig": ["1", "1"], "position": [5, 6], "ref": ["G", "G"], "alt": ["", "A"]}
+    )
+    result = harmonise(weights, variants)
+    assert result.counts["allele_mismatch"] == 1
+    assert result.frame["position"].tolist() == [6]
