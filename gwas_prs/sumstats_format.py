@@ -195,8 +195,10 @@ def gwas_ssf_table(frame: pd.DataFrame, metadata: SumstatsMetadata) -> pd.DataFr
     out = pd.DataFrame(index=frame.index)
     out["chromosome"] = chromosome_codes(frame["chromosome"])
     out["base_pair_location"] = frame["base_pair_location"].astype("int64")
-    out["effect_allele"] = frame["effect_allele"].astype(str)
-    out["other_allele"] = frame["other_allele"].astype(str)
+    for column in ("effect_allele", "other_allele"):
+        if frame[column].isna().any():
+            raise ValueError(f"{column} is missing in {int(frame[column].isna().sum())} row(s)")
+        out[column] = frame[column].astype(str)
     beta = frame["beta"].astype("float64")
     se = frame["standard_error"].astype("float64")
     optional: dict[str, pd.Series] = {}
@@ -467,9 +469,10 @@ def read_gwas_ssf(path: str) -> pd.DataFrame:
         if frame[column].isna().any():
             row = int(np.flatnonzero(frame[column].isna().to_numpy())[0])
             raise InputError(f"{path}:{row + 2}: {column} is missing; it is mandatory")
-    codes = pd.to_numeric(frame["chromosome"], errors="coerce")
-    frame["chromosome"] = frame["chromosome"].where(
-        codes.isna(), codes.map(lambda c: CODE_NAMES.get(int(c), str(int(c))))
+    frame["chromosome"] = (
+        frame["chromosome"]
+        .str.strip()
+        .replace({str(code): name for code, name in CODE_NAMES.items()})
     )
     for column in _NUMERIC:
         if column in frame.columns:
