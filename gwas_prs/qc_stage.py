@@ -493,6 +493,7 @@ def _run(
         ]
         + [{"filter": "kept", "removed_in_order": vsummary["kept"], "failing_alone": None}]
     )
+    vsum_frame["failing_alone"] = vsum_frame["failing_alone"].astype("Int64")
     vsum_frame.to_csv(
         storage.join(tmp_qc, "variant_qc_summary.tsv"), sep="\t", index=False, na_rep="NA"
     )

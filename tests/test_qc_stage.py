@@ -163,7 +163,11 @@ def test_frequencies(qc_run: dict[str, Any]) -> None:
         "EUR",
         "SAS",
     }
-    assert freq.loc[freq["grouping"] == "pop", "group"].nunique() == 26
+    sample_qc = _sample_qc(run_dir)
+    pops = sample_qc.loc[sample_qc["pass"], "pop"].value_counts()
+    assert pops.size == 12  # the bundled subset holds 12 of the 26 populations
+    sizes = freq[freq["grouping"] == "pop"].groupby("group")["n_samples"].first()
+    assert sizes.to_dict() == pops.to_dict()
     # the super-population ALT counts add up to the overall count, exactly
     by_super = (
         freq[freq["grouping"] == "super_pop"]
@@ -203,9 +207,8 @@ def test_variant_filters_match_plink2(qc_run: dict[str, Any]) -> None:
     assert n_total - len(kept["hwe"]) == alone["hwe"]
     # ... and the very same set of variants kept by all filters together
     vqc = hl.read_table(f"{run_dir}/silver/qc/variant_qc.ht")
-    hail_kept = set(
-        vqc.filter(vqc["pass"]).aggregate(hl.agg.collect(hl.variant_str(vqc.locus, vqc.alleles)))
-    )
+    vqc = vqc.filter(vqc["pass"])
+    hail_kept = set(vqc.aggregate(hl.agg.collect(hl.variant_str(vqc.locus, vqc.alleles))))
     assert hail_kept == kept["all"]
     assert len(hail_kept) == counts["variants_out"]
 
@@ -267,3 +270,21 @@ def test_king_matches_plink2(qc_run: dict[str, Any]) -> None:
     assert max_diff < 1e-3  # same estimator (KING-robust); plink2 prints 4 significant digits
     # the same pairs exceed the removal threshold
     assert set(hail_pairs.index[hail_pairs > 0.0884]) == set(plink.index[plink > 0.0884])
+
+
+def test_hwe_in_controls_uses_only_the_controls(qc_run: dict[str, Any]) -> None:
+    import hail as hl
+
+    from gwas_prs.variant_qc import VariantThresholds, variant_qc_table
+
+    mt = hl.read_matrix_table(f"{qc_run['run_dir']}/silver/genotypes.mt")
+    mt = mt.filter_rows(mt.locus.contig == "22")
+    is_control = mt.super_pop == "EUR"  # stands in for the controls of a binary trait
+    ht = variant_qc_table(mt, VariantThresholds(), hwe_samples=is_control)
+    controls = mt.filter_cols(mt.super_pop == "EUR")
+    expected = controls.annotate_rows(p=hl.agg.hardy_weinberg_test(controls.GT).p_value).rows()
+    joined = ht.annotate(expected=expected[ht.key].p)
+    worst = joined.aggregate(hl.agg.max(hl.abs(joined.p_hwe - joined.expected)))
+    assert worst < 1e-12  # same computation on the same genotypes: equal up to rounding
+    # the other metrics still use every sample
+    assert ht.aggregate(hl.agg.max(ht.AN)) == 2 * mt.count_cols()
