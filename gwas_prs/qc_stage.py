@@ -201,7 +201,9 @@ def run_qc(config: QcConfig, hail: HailConfig | None = None) -> QcResult:
     """
     started = time.monotonic()
     run = RunFolder(config.run_dir)
-    require_complete(run, "ingest", needed_by="qc")
+    ingest_record = require_complete(run, "ingest", needed_by="qc")
+    contigs = set(ingest_record.counts.get("variants_per_contig", {}))
+    has_x = bool(contigs & {"X", "chrX"}) or not contigs
     trait = None
     inputs: list[InputFile] = []
     if config.hwe_controls_only:
@@ -229,7 +231,7 @@ def run_qc(config: QcConfig, hail: HailConfig | None = None) -> QcResult:
         ) as stage:
             log_path = hail_context.start_hail(hail_config)
             with hail_errors_as_computation_errors("quality control", log_path):
-                _run(config, run, stage, scratch, trait, notes, reports)
+                _run(config, run, stage, scratch, trait, notes, reports, has_x=has_x)
             stage.record.parameters["notes"] = notes
     finally:
         storage.remove(scratch)
@@ -252,6 +254,8 @@ def _run(
     trait: Any,
     notes: list[str],
     reports: dict[str, str],
+    *,
+    has_x: bool = True,
 ) -> None:
     import hail as hl
 
@@ -324,8 +328,13 @@ def _run(
     het_bounds = (het_mean - config.het_sd * het_sd, het_mean + config.het_sd * het_sd)
     apply("heterozygosity", het_outlier, f"|F - {het_mean:.4f}| > {config.het_sd} × {het_sd:.4f}")
     samples["het_outlier"] = het_outlier
-    sex = sample_qc.sex_check(
-        bronze.filter_cols(_select_samples_expr(bronze, list(samples.index[removed_by.isna()])))
+    # the ingest manifest lists the contigs: no chrX means no pass over the data
+    sex = (
+        sample_qc.sex_check(
+            bronze.filter_cols(_select_samples_expr(bronze, list(samples.index[removed_by.isna()])))
+        )
+        if has_x
+        else None
     )
     if sex is None:
         notes.append("sex check skipped: no (or too few) chrX SNPs in the data")
@@ -564,7 +573,8 @@ def _run(
         ],
     )
     qc_reports.save_report(qc_layout, storage.join(tmp_qc, "report.html"), "gwas-prs QC report")
-    groups = samples[label_field] if label_field else pd.Series("unknown", index=samples.index)
+    colour_field = "pop" if "pop" in meta_fields else label_field
+    groups = samples[colour_field] if colour_field else pd.Series("unknown", index=samples.index)
     summary_lines = [
         f"{len(passed)} samples, {pca.n_variants} LD-pruned SNPs (r² ≤ {config.prune_r2}, {config.prune_window_kb} kb)",
         "variance explained: " + ", ".join(f"PC{i + 1} {v:.2%}" for i, v in enumerate(variance)),
