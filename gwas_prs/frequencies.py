@@ -14,7 +14,10 @@ in the group), ``AC`` (int32, ALT alleles), ``AN`` (int32, called alleles),
 
 Warnings
 --------
-Samples whose grouping field is missing are counted only in ``all``.
+Samples whose grouping field is missing are counted only in ``all``. The
+dataset is partitioned by ``contig`` (hive layout ``contig=1/…``), so pandas
+reads ``contig`` back as a categorical: convert it (``astype(str)``) or pass
+``observed=True`` before grouping on it.
 """
 
 from __future__ import annotations
