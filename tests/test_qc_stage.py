@@ -291,3 +291,46 @@ def test_hwe_in_controls_uses_only_the_controls(qc_run: dict[str, Any]) -> None:
     assert worst < 1e-12  # same computation on the same genotypes: equal up to rounding
     # the other metrics still use every sample
     assert ht.aggregate(hl.agg.max(ht.AN)) == 2 * mt.count_cols()
+
+
+@pytest.mark.reference
+@SKIP_NO_PLINK2
+def test_call_rate_filters_match_plink2_with_missing_genotypes(qc_run: dict[str, Any]) -> None:
+    """The bundled calls are complete, so mask some (seeded) to exercise --geno/--mind.
+
+    ``plink2 --bfile P --geno 0.05 --write-snplist`` and
+    ``plink2 --bfile P --mind 0.03 --write-samples`` on chr22 with 0-7% missing calls.
+    """
+    import hail as hl
+
+    from gwas_prs.sample_qc import call_rate_expr
+    from gwas_prs.variant_qc import EPSILON, VariantThresholds, variant_qc_table
+
+    run_dir = qc_run["run_dir"]
+    mt = hl.read_matrix_table(f"{run_dir}/bronze/genotypes.mt")
+    mt = mt.filter_rows(mt.locus.contig == "22").select_entries("GT")
+    mt = mt.annotate_rows(p_row=hl.rand_unif(0.0, 0.05, seed=1))
+    mt = mt.annotate_cols(p_col=hl.rand_unif(0.0, 0.02, seed=2))
+    mt = mt.annotate_entries(
+        GT=hl.or_missing(hl.rand_unif(0.0, 1.0, seed=3) >= mt.p_row + mt.p_col, mt.GT)
+    )
+    mt = mt.checkpoint(f"{run_dir}/tmp/masked.mt")
+    n_variants, n_samples = mt.count()
+    ht = variant_qc_table(mt, VariantThresholds(min_call_rate=0.95))
+    hail_variants_removed = ht.aggregate(hl.agg.count_where(ht.fail_call_rate))
+    rates = mt.annotate_cols(cr=call_rate_expr(mt.GT)).cols().cr.collect()
+    hail_samples_removed = sum(r < 0.97 - EPSILON for r in rates)
+    out = f"{run_dir}/tmp/plink-masked"
+    hl.export_plink(mt, out, ind_id=mt.s, varid=hl.variant_str(mt.locus, mt.alleles))
+    _plink2("--bfile", out, "--geno", "0.05", "--write-snplist", "--out", f"{out}-geno")
+    _plink2("--bfile", out, "--mind", "0.03", "--write-samples", "--out", f"{out}-mind")
+    plink_variants_kept = len(Path(f"{out}-geno.snplist").read_text().split())
+    plink_samples_kept = len(Path(f"{out}-mind.id").read_text().splitlines()) - 1  # header line
+    print(
+        f"masked chr22: variants removed hail {hail_variants_removed} plink2 {n_variants - plink_variants_kept}; "
+        f"samples removed hail {hail_samples_removed} plink2 {n_samples - plink_samples_kept}"
+    )
+    assert 0 < hail_variants_removed < n_variants  # the masking makes the filter bite
+    assert 0 < hail_samples_removed < n_samples
+    assert n_variants - plink_variants_kept == hail_variants_removed  # tolerance 0
+    assert n_samples - plink_samples_kept == hail_samples_removed  # tolerance 0
