@@ -11,6 +11,7 @@ from gwas_prs.cli.console import console
 from gwas_prs.cli.hail_options import hail_config
 from gwas_prs.cli.ingest_command import print_ingest_summary
 from gwas_prs.cli.options import CoresOption, DriverMemoryOption
+from gwas_prs.cli.qc_command import print_qc_summary
 from gwas_prs.run_folder import STATUS_COMPLETE, RunFolder, stage_record
 
 
@@ -31,7 +32,7 @@ def demo(
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
 ) -> None:
-    """Run the pipeline on the bundled 1000 Genomes cohort (1,126 samples, 22 autosomes).
+    """Run ingest and qc on the bundled 1000 Genomes cohort (1,126 samples, 22 autosomes).
 
     Stages that are already complete in the run folder are skipped, so running
     the demo twice is cheap; --overwrite redoes them.
@@ -49,4 +50,15 @@ def demo(
             hail_config(run, "ingest", cores=cores, driver_memory=driver_memory),
         )
         print_ingest_summary(result)
+    from gwas_prs.qc_stage import QcConfig, run_qc
+
+    record = stage_record(folder, "qc")
+    if record is not None and record.status == STATUS_COMPLETE and not overwrite:
+        console.print(f"qc: already complete in {run} (use --overwrite to redo it)")
+    else:
+        qc_result = run_qc(
+            QcConfig(run_dir=run, overwrite=overwrite),
+            hail_config(run, "qc", cores=cores, driver_memory=driver_memory),
+        )
+        print_qc_summary(qc_result)
     console.print(f"\nDemo run folder: {run}  (manifest: {folder.manifest})", highlight=False)

@@ -73,6 +73,18 @@ class RunFolder:
     def silver_mt(self) -> str:
         return self.path("silver", "genotypes.mt")
 
+    @property
+    def silver_qc(self) -> str:
+        return self.path("silver", "qc")
+
+    @property
+    def silver_ancestry(self) -> str:
+        return self.path("silver", "ancestry")
+
+    @property
+    def gold_frequencies(self) -> str:
+        return self.path("gold", "frequencies.parquet")
+
     def is_remote(self) -> bool:
         return storage.is_remote(self.root)
 

@@ -1,0 +1,173 @@
+"""``gwas-prs qc``: bronze → silver genotypes, QC tables, ancestry PCA, gold frequencies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gwas_prs.cli.console import console, print_outputs, summary_table
+from gwas_prs.cli.hail_options import hail_config
+from gwas_prs.cli.options import (
+    CoresOption,
+    DriverMemoryOption,
+    OverwriteOption,
+    RunArgument,
+    SeedOption,
+)
+
+if TYPE_CHECKING:
+    from gwas_prs.qc_stage import QcResult
+
+
+def qc(
+    run: RunArgument,
+    min_sample_call_rate: Annotated[
+        float,
+        typer.Option("--min-sample-call-rate", help="Drop samples with a lower call rate (0–1)."),
+    ] = 0.97,
+    het_sd: Annotated[
+        float,
+        typer.Option(
+            "--het-sd", help="Drop heterozygosity (F) outliers beyond this many SDs of the mean."
+        ),
+    ] = 3.0,
+    min_variant_call_rate: Annotated[
+        float,
+        typer.Option("--min-variant-call-rate", help="Drop variants with a lower call rate (0–1)."),
+    ] = 0.95,
+    min_maf: Annotated[
+        float,
+        typer.Option(
+            "--min-maf", help="Drop variants with a lower minor allele frequency (0–0.5)."
+        ),
+    ] = 0.01,
+    hwe_p: Annotated[
+        float,
+        typer.Option(
+            "--hwe-p",
+            help="Drop variants with an HWE exact mid-p value below this (like plink2 --hwe P midp).",
+        ),
+    ] = 1e-6,
+    hwe_controls_only: Annotated[
+        bool,
+        typer.Option(
+            "--hwe-controls-only",
+            help="Test HWE in the controls of --trait only (needs --phenotypes).",
+        ),
+    ] = False,
+    phenotypes: Annotated[
+        Path | None,
+        typer.Option(
+            "--phenotypes",
+            help="Phenotype TSV/CSV with a sample-ID column (for --hwe-controls-only).",
+            show_default=False,
+        ),
+    ] = None,
+    trait: Annotated[
+        str | None,
+        typer.Option(
+            "--trait",
+            help="Binary trait column (0/1, 1/2 or control/case) of --phenotypes.",
+            show_default=False,
+        ),
+    ] = None,
+    kinship: Annotated[
+        float,
+        typer.Option(
+            "--kinship", help="KING kinship above which pairs are related (0.0884 = 2nd degree)."
+        ),
+    ] = 0.0884,
+    prune_r2: Annotated[
+        float,
+        typer.Option("--prune-r2", help="LD-pruning r² for the SNPs of heterozygosity/KING/PCA."),
+    ] = 0.2,
+    prune_window_kb: Annotated[
+        int, typer.Option("--prune-window-kb", help="LD-pruning window in kb.")
+    ] = 500,
+    n_pcs: Annotated[int, typer.Option("--n-pcs", help="Principal components to compute.")] = 10,
+    overwrite: OverwriteOption = False,
+    cores: CoresOption = None,
+    driver_memory: DriverMemoryOption = None,
+    seed: SeedOption = None,
+) -> None:
+    """Sample and variant QC, relatedness, ancestry PCA and population frequencies.
+
+    Samples: call rate, heterozygosity outliers, sex check (when chrX is
+    present), KING relatedness. Ancestry: HWE-normalised PCA on LD-pruned
+    common SNPs, random-forest ancestry groups when samples carry population
+    labels. Variants (on the samples that passed): call rate, MAF, HWE.
+    Thresholds are checked before any work.
+
+    Example: gwas-prs qc runs/cohort --min-maf 0.05 --n-pcs 10
+    """
+    from gwas_prs.qc_stage import QcConfig, run_qc
+
+    config = QcConfig(
+        run_dir=run,
+        min_sample_call_rate=min_sample_call_rate,
+        het_sd=het_sd,
+        min_variant_call_rate=min_variant_call_rate,
+        min_maf=min_maf,
+        hwe_p=hwe_p,
+        hwe_controls_only=hwe_controls_only,
+        phenotypes=str(phenotypes) if phenotypes else None,
+        trait=trait,
+        kinship=kinship,
+        prune_r2=prune_r2,
+        prune_window_kb=prune_window_kb,
+        n_pcs=n_pcs,
+        seed=seed if seed is not None else 0,
+        overwrite=overwrite,
+    )
+    result = run_qc(
+        config, hail_config(run, "qc", cores=cores, driver_memory=driver_memory, seed=seed)
+    )
+    print_qc_summary(result)
+
+
+def print_qc_summary(result: QcResult) -> None:
+    """The qc summary table (removals per filter, PCA, ancestry), notes and outputs."""
+    counts = result.counts
+    rows: list[tuple[str, object, object, object]] = []
+    for item in counts["filters"]:
+        rows.append(
+            (f"{item['unit']}: {item['filter']}", item["reason"], item["removed"], item["after"])
+        )
+    console.print(
+        summary_table(
+            "qc: removed by each filter (in order)", rows, ("filter", "reason", "removed", "left")
+        )
+    )
+    variance = counts.get("pca_variance_explained") or []
+    info: list[tuple[str, object]] = [
+        ("samples in → out", f"{counts['samples_in']:,} → {counts['samples_out']:,}"),
+        ("variants in → out", f"{counts['variants_in']:,} → {counts['variants_out']:,}"),
+        ("LD-pruned common SNPs (het/KING/PCA)", counts["pruned_snps"]),
+        ("related pairs (kinship above threshold)", counts["related_pairs"]),
+        ("PCA variance explained (PC1–PC4)", ", ".join(f"{v:.2%}" for v in variance[:4])),
+    ]
+    if counts.get("ancestry_cv_accuracy") is not None:
+        info.append(
+            (
+                f"ancestry ({counts['ancestry_label_field']}) CV accuracy",
+                round(counts["ancestry_cv_accuracy"], 4),
+            )
+        )
+    info.append(("wall time (s)", round(result.wall_time_s, 1)))
+    console.print(summary_table("qc", info, ("", "value")))
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    print_outputs(
+        [
+            ("silver MatrixTable", result.outputs.get("silver_mt", "")),
+            ("QC tables", result.outputs.get("silver_qc", "")),
+            ("ancestry", result.outputs.get("silver_ancestry", "")),
+            ("frequencies", result.outputs.get("gold_frequencies", "")),
+            ("QC report", result.reports.get("qc", "")),
+            ("ancestry report", result.reports.get("ancestry", "")),
+            ("manifest", str(Path(result.run_dir) / "manifest.json")),
+            ("Hail log", result.log_path or "(Hail was already running)"),
+        ]
+    )
