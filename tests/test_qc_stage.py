@@ -336,3 +336,30 @@ def test_call_rate_filters_match_plink2_with_missing_genotypes(qc_run: dict[str,
     assert 0 < hail_samples_removed < n_samples
     assert n_variants - plink_variants_kept == hail_variants_removed  # tolerance 0
     assert n_samples - plink_samples_kept == hail_samples_removed  # tolerance 0
+
+
+def test_sex_check_flags_mismatches_on_simulated_chrx(hail_context: None) -> None:
+    """The bundled data have no chrX; simulate one (Balding-Nichols) with 40 males."""
+    import hail as hl
+
+    from gwas_prs.sample_qc import sex_check
+
+    mt = hl.balding_nichols_model(1, 100, 600, reference_genome="GRCh37")
+    mt = mt.key_cols_by(s=hl.str(mt.sample_idx))
+    mt = mt.key_rows_by(
+        locus=hl.locus("X", 3_000_000 + 1000 * mt.locus.position, "GRCh37"), alleles=mt.alleles
+    )
+    male = mt.sample_idx < 40
+    mt = mt.annotate_entries(GT=hl.if_else(male, hl.call(mt.GT[0], mt.GT[0]), mt.GT))
+    # samples 0 and 99 are reported with the wrong sex; 98 has no reported sex
+    reported = hl.case().when(mt.sample_idx == 98, hl.missing(hl.tstr))
+    swapped = (mt.sample_idx == 0) | (mt.sample_idx == 99)
+    reported = reported.when((mt.sample_idx < 40) != swapped, "male")
+    mt = mt.annotate_cols(gender=reported.default("female"))
+    frame = sex_check(mt)
+    assert frame is not None
+    assert sorted(frame.index[frame["sex_mismatch"]]) == ["0", "99"]
+    assert int((frame["imputed_female"] == False).sum()) == 40  # noqa: E712  (nullable boolean column)
+    assert (
+        sex_check(mt.filter_rows(mt.locus.position < 3_050_000)) is None
+    )  # < 100 chrX SNPs: skipped
