@@ -9,7 +9,14 @@ import typer
 from typer.core import TyperGroup
 
 from gwas_prs import __version__
-from gwas_prs.cli import dataproc_command, demo_command, ingest_command, qc_command, stage_command
+from gwas_prs.cli import (
+    dataproc_command,
+    demo_command,
+    gwas_command,
+    ingest_command,
+    qc_command,
+    stage_command,
+)
 from gwas_prs.cli.console import configure_logging, print_error
 from gwas_prs.cli.options import VerboseOption
 from gwas_prs.errors import GwasPrsError
@@ -67,6 +74,9 @@ def main_callback(
 
 app.command("ingest", no_args_is_help=True)(ingest_command.ingest)
 app.command("qc", no_args_is_help=True)(qc_command.qc)
+app.command("simulate-phenotype", no_args_is_help=True)(gwas_command.simulate_phenotype)
+app.command("gwas", no_args_is_help=True)(gwas_command.gwas)
+app.command("prs", no_args_is_help=True)(gwas_command.prs)
 app.command("demo")(demo_command.demo)
 app.command("stage", no_args_is_help=True)(stage_command.stage)
 app.add_typer(dataproc_command.app, name="dataproc")

@@ -144,7 +144,10 @@ def association_tests(
                 logger.info("%s: %d variants re-fitted with Firth regression", trait.name, n_failed)
                 retry = mt.semi_join_rows(failed)
                 firth = hl.logistic_regression_rows(
-                    test="firth", y=y, x=retry.GT.n_alt_alleles(), covariates=covs
+                    test="firth",
+                    y=retry[phenotype[trait.name]],
+                    x=retry.GT.n_alt_alleles(),
+                    covariates=[1.0, *[retry[c] for c in covariates]],
                 )
                 f = firth[table.key]
                 table = table.annotate(

@@ -106,6 +106,9 @@ def greedy_clump(
     return ClumpResult(is_index=is_index, clump=clump)
 
 
+#: Block size of the genotype block matrices: small blocks keep the banded
+#: products close to the window.
+CLUMP_BLOCK_SIZE = 512
 #: EM iterations for haplotype frequencies (converges to < 1e-9 in r² well before).
 EM_ITERATIONS = 60
 
@@ -167,48 +170,77 @@ def ld_edges(mt: Any, params: ClumpParameters, block_size: int | None = None) ->
 
     ``mt`` must be keyed by locus and carry ``GT``; its rows are the clumping
     candidates. The 3×3 genotype tables of all pairs inside the window come
-    from banded block-matrix products of dosage (D), heterozygote (H) and
-    called (C) indicators: ``D·Dᵀ, D·Hᵀ, H·Hᵀ, D·Cᵀ, H·Cᵀ, C·Cᵀ`` give, per
-    pair, the cross moments and the margins over samples called at both.
-    Returns two int64 numpy arrays (i < j).
+    from banded block-matrix products of dosage (D) and heterozygote (H)
+    indicators, ``D·Dᵀ, D·Hᵀ, H·Hᵀ``, plus the margins: each variant's own
+    counts when no call is missing, else ``D·Cᵀ, H·Cᵀ, C·Cᵀ`` with the called
+    indicator C (margins over the samples called at both variants). Only
+    entries inside the window leave the block products. Returns two int64
+    numpy arrays (i < j).
     """
     import hail as hl
     from hail.linalg import BlockMatrix
     from hail.linalg.utils import locus_windows
 
     starts, stops = locus_windows(mt.locus, params.kb * 1000)
+    size = block_size or CLUMP_BLOCK_SIZE
+    start_of = hl.literal([int(x) for x in starts], dtype=hl.tarray(hl.tint64))
+    stop_of = hl.literal([int(x) for x in stops], dtype=hl.tarray(hl.tint64))
     called = hl.is_defined(mt.GT)
-    dosage = BlockMatrix.from_entry_expr(
-        hl.if_else(called, hl.float64(mt.GT.n_alt_alleles()), 0.0), block_size=block_size
-    )
-    het = BlockMatrix.from_entry_expr(
-        hl.if_else(called & mt.GT.is_het(), 1.0, 0.0), block_size=block_size
-    )
-    present = BlockMatrix.from_entry_expr(hl.if_else(called, 1.0, 0.0), block_size=block_size)
+    complete = bool(mt.aggregate_entries(hl.agg.all(called)))
+
+    def matrix(expr: Any) -> Any:
+        return BlockMatrix.from_entry_expr(expr, block_size=size)
+
+    dosage = matrix(hl.if_else(called, hl.float64(mt.GT.n_alt_alleles()), 0.0))
+    het = matrix(hl.if_else(called & mt.GT.is_het(), 1.0, 0.0))
 
     def band(left: Any, right: Any, name: str) -> Any:
-        product = (left @ right.T).sparsify_row_intervals(starts, stops, blocks_only=False)
+        """Entries of left·rightᵀ for pairs i != j inside the window (both orders)."""
+        product = (left @ right.T).sparsify_row_intervals(starts, stops, blocks_only=True)
         entries = product.entries(keyed=False)
-        entries = entries.filter(entries.i != entries.j)
+        entries = entries.filter(
+            (entries.i != entries.j)
+            & (entries.j >= start_of[hl.int32(entries.i)])
+            & (entries.j < stop_of[hl.int32(entries.i)])
+        )
         return entries.rename({"entry": name}).key_by("i", "j")
 
     dd = band(dosage, dosage, "dd")
     dh = band(dosage, het, "dh")
     hh = band(het, het, "hh")
-    dc = band(dosage, present, "dc")
-    hc = band(het, present, "hc")
-    cc = band(present, present, "cc")
     pairs = dd.filter(dd.i < dd.j)
     pairs = pairs.annotate(
-        dh_ab=dh[pairs.i, pairs.j].dh,
-        dh_ba=dh[pairs.j, pairs.i].dh,
-        hh=hh[pairs.i, pairs.j].hh,
-        dc_ab=dc[pairs.i, pairs.j].dc,
-        dc_ba=dc[pairs.j, pairs.i].dc,
-        hc_ab=hc[pairs.i, pairs.j].hc,
-        hc_ba=hc[pairs.j, pairs.i].hc,
-        n=cc[pairs.i, pairs.j].cc,
+        dh_ab=dh[pairs.i, pairs.j].dh, dh_ba=dh[pairs.j, pairs.i].dh, hh=hh[pairs.i, pairs.j].hh
     )
+    if complete:
+        # no missing call: the margins are each variant's own counts
+        rows = mt.annotate_rows(
+            _het=hl.agg.count_where(mt.GT.is_het()), _dos=hl.agg.sum(mt.GT.n_alt_alleles())
+        ).rows()
+        margins = rows.aggregate(
+            hl.struct(het=hl.agg.collect(rows._het), dos=hl.agg.collect(rows._dos))
+        )
+        het_count = hl.literal([float(x) for x in margins.het], dtype=hl.tarray(hl.tfloat64))
+        dos_count = hl.literal([float(x) for x in margins.dos], dtype=hl.tarray(hl.tfloat64))
+        pairs = pairs.annotate(
+            hc_ab=het_count[hl.int32(pairs.i)],
+            dc_ab=dos_count[hl.int32(pairs.i)],
+            hc_ba=het_count[hl.int32(pairs.j)],
+            dc_ba=dos_count[hl.int32(pairs.j)],
+            n=float(mt.count_cols()),
+        )
+    else:
+        present = matrix(hl.if_else(called, 1.0, 0.0))
+        dc = band(dosage, present, "dc")
+        hc = band(het, present, "hc")
+        cc = band(present, present, "cc")
+        pairs = pairs.annotate(
+            dc_ab=dc[pairs.i, pairs.j].dc,
+            dc_ba=dc[pairs.j, pairs.i].dc,
+            hc_ab=hc[pairs.i, pairs.j].hc,
+            hc_ba=hc[pairs.j, pairs.i].hc,
+            n=cc[pairs.i, pairs.j].cc,
+        )
     # cells t[3a+b]; margins among samples called at both variants
     t11 = pairs.hh
     t21 = (pairs.dh_ab - t11) / 2

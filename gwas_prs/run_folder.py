@@ -119,6 +119,31 @@ class StageRecord:
     error: str | None = None
 
 
+def split_stage_name(stage: str) -> tuple[str, str | None]:
+    """``"gwas:T2D"`` → ``("gwas", "T2D")``; ``"qc"`` → ``("qc", None)``."""
+    base, _, trait = stage.partition(":")
+    return base, trait or None
+
+
+def later_stages(stage: str, recorded: Mapping[str, Any]) -> list[str]:
+    """Recorded stages that depend on ``stage``: later in :data:`STAGE_ORDER` and,
+    for per-trait stages (``gwas:T``), about the same trait."""
+    base, trait = split_stage_name(stage)
+    if base not in STAGE_ORDER:
+        return []
+    rank = STAGE_ORDER.index(base)
+    out = []
+    for name in recorded:
+        other_base, other_trait = split_stage_name(name)
+        if (
+            other_base in STAGE_ORDER
+            and STAGE_ORDER.index(other_base) > rank
+            and (trait is None or other_trait == trait)
+        ):
+            out.append(name)
+    return out
+
+
 def tool_versions() -> dict[str, str]:
     """Versions stamped into every stage record."""
     from importlib.metadata import PackageNotFoundError, version
@@ -298,13 +323,9 @@ def stage_run(
     )
     manifest = load_manifest(run)
     manifest["stages"][stage] = asdict(record)
-    if stage in STAGE_ORDER:
-        for later in STAGE_ORDER[STAGE_ORDER.index(stage) + 1 :]:
-            if (
-                later in manifest["stages"]
-                and manifest["stages"][later]["status"] == STATUS_COMPLETE
-            ):
-                manifest["stages"][later]["status"] = STATUS_STALE
+    for later in later_stages(stage, manifest["stages"]):
+        if manifest["stages"][later]["status"] == STATUS_COMPLETE:
+            manifest["stages"][later]["status"] = STATUS_STALE
     save_manifest(run, manifest)
     current = StageRun(run, stage, record)
     try:

@@ -46,6 +46,7 @@ def hail_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 def no_jvm(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make any attempt to start Hail fail the test."""
     import gwas_prs.hail_context as hail_context
+    import gwas_prs.ingest  # noqa: F401 - imported before patching, so the patch is undone after the test
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("this test must not start a JVM")

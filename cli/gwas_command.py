@@ -1,0 +1,336 @@
+"""``gwas-prs simulate-phenotype``, ``gwas-prs gwas`` and ``gwas-prs prs``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gwas_prs.cli.console import console, print_outputs, summary_table
+from gwas_prs.cli.hail_options import hail_config
+from gwas_prs.cli.options import (
+    CoresOption,
+    DriverMemoryOption,
+    OverwriteOption,
+    RunArgument,
+    SeedOption,
+)
+
+if TYPE_CHECKING:
+    from gwas_prs.gwas_stage import GwasResult
+    from gwas_prs.prs_stage import PrsResult
+    from gwas_prs.simulation import SimulationResult
+
+TraitOption = Annotated[
+    str,
+    typer.Option(
+        "--trait", "-t", help="Trait (a column of the phenotype file).", show_default=False
+    ),
+]
+PhenotypesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--phenotypes",
+        help="Phenotype file (TSV/CSV): a sample-ID column and one column per trait/covariate.",
+    ),
+]
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    from gwas_prs.errors import InputError
+
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError(
+            f"{option} '{text}': give comma-separated numbers, e.g. 5e-8,1e-4,0.01,1"
+        ) from None
+
+
+def simulate_phenotype(
+    run: RunArgument,
+    trait: TraitOption,
+    h2: Annotated[
+        float, typer.Option("--h2", help="Heritability on the liability scale (0–1).")
+    ] = 0.5,
+    n_causal: Annotated[
+        int, typer.Option("--n-causal", help="Number of causal variants (MAF ≥ 1%).")
+    ] = 300,
+    prevalence: Annotated[
+        float, typer.Option("--prevalence", help="Fraction of cases (binary trait).")
+    ] = 0.15,
+    quantitative: Annotated[
+        bool, typer.Option("--quantitative", help="Simulate a quantitative trait instead.")
+    ] = False,
+    covariate_effects: Annotated[
+        bool,
+        typer.Option(
+            "--covariate-effects", help="Add age and sex columns that shift the liability."
+        ),
+    ] = False,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed for causal variants, effects and noise.")
+    ] = 42,
+    overwrite: OverwriteOption = False,
+    cores: CoresOption = None,
+    driver_memory: DriverMemoryOption = None,
+) -> None:
+    """Simulate a trait on the QC-passed genotypes, with a known answer.
+
+    Writes RUN/simulated/TRAIT/phenotypes.tsv (use it as --phenotypes for gwas),
+    genetic_values.tsv (the true genetic value per sample) and causal_variants.tsv.
+
+    Example: gwas-prs simulate-phenotype runs/demo --trait disease --prevalence 0.2 --covariate-effects
+    """
+    from gwas_prs.simulation import SimulationConfig, run_simulate_phenotype
+
+    config = SimulationConfig(
+        trait=trait,
+        h2=h2,
+        n_causal=n_causal,
+        prevalence=None if quantitative else prevalence,
+        covariate_effects=covariate_effects,
+        seed=seed,
+    )
+    config.validate()
+    result = run_simulate_phenotype(
+        run,
+        config,
+        overwrite=overwrite,
+        hail=hail_config(
+            run, "simulate-phenotype", cores=cores, driver_memory=driver_memory, seed=seed
+        ),
+    )
+    print_simulation_summary(result)
+
+
+def print_simulation_summary(result: SimulationResult) -> None:
+    rows = [(k.replace("_", " "), v) for k, v in result.counts.items()]
+    console.print(summary_table(f"simulate-phenotype: {result.trait}", rows, ("", "count")))
+    print_outputs([(name.replace("_", " "), path) for name, path in result.outputs.items()])
+
+
+def gwas(
+    run: RunArgument,
+    phenotypes: Annotated[
+        str,
+        typer.Option(
+            "--phenotypes",
+            help="Phenotype file (TSV/CSV) with a sample-ID column.",
+            show_default=False,
+        ),
+    ],
+    trait: Annotated[
+        list[str],
+        typer.Option(
+            "--trait",
+            "-t",
+            help="Trait column to test; repeat for several traits (one pass).",
+            show_default=False,
+        ),
+    ],
+    covariates: Annotated[
+        str, typer.Option("--covariates", help="Comma-separated covariate columns, e.g. age,sex.")
+    ] = "",
+    n_pcs: Annotated[
+        int, typer.Option("--n-pcs", help="Principal components from qc used as covariates.")
+    ] = 10,
+    test: Annotated[
+        str,
+        typer.Option(
+            "--test", help="Binary traits: firth (Wald with Firth fallback), wald, lrt or score."
+        ),
+    ] = "firth",
+    split_seed: Annotated[
+        int, typer.Option("--split-seed", help="Seed of the discovery/target split.")
+    ] = 42,
+    overwrite: OverwriteOption = False,
+    cores: CoresOption = None,
+    driver_memory: DriverMemoryOption = None,
+    seed: SeedOption = None,
+) -> None:
+    """Genome-wide association on the discovery samples (linear or logistic regression).
+
+    Samples are split per trait into discovery (the GWAS), train, validation and
+    test (seeded, stratified by ancestry and label; RUN/gold/splits/TRAIT.tsv).
+    Writes RUN/gold/gwas/TRAIT/: sumstats.tsv.gz (GWAS-SSF) + -meta.yaml,
+    manhattan.html, qq.html, top_hits.tsv.
+
+    Example: gwas-prs gwas runs/demo --phenotypes pheno.tsv --trait disease --covariates age,sex
+    """
+    from gwas_prs.gwas_stage import GwasConfig, run_gwas
+
+    config = GwasConfig(
+        run_dir=run,
+        phenotypes_file=phenotypes,
+        traits=tuple(trait),
+        covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
+        n_pcs=n_pcs,
+        test=test,
+        split_seed=split_seed,
+        overwrite=overwrite,
+    )
+    config.validate()
+    result = run_gwas(
+        config, hail_config(run, "gwas", cores=cores, driver_memory=driver_memory, seed=seed)
+    )
+    print_gwas_summary(result)
+
+
+def print_gwas_summary(result: GwasResult) -> None:
+    for trait, info in result.traits.items():
+        counts = info["counts"]
+        rows: list[tuple[str, object]] = [
+            ("discovery samples", counts["discovery_samples"]),
+        ]
+        if "cases" in counts:
+            rows += [
+                ("cases", counts["cases"]),
+                ("controls", counts["controls"]),
+                ("Firth fallback variants", counts["firth_fallback"]),
+            ]
+        rows += [
+            ("variants tested", counts["variants_tested"]),
+            ("p < 5e-8", counts["genome_wide_significant"]),
+            ("λGC", counts["lambda_gc"]),
+        ]
+        console.print(summary_table(f"gwas: {trait}", rows, ("", "value")))
+        top = info["top"].head(5)
+        console.print(
+            summary_table(
+                f"top hits: {trait}",
+                [
+                    (
+                        f"{r.chromosome}:{r.base_pair_location} {r.other_allele}>{r.effect_allele}",
+                        f"{r.beta:.3g}",
+                        f"{r.p_value:.2e}",
+                    )
+                    for r in top.itertuples()
+                ],
+                ("variant", "beta", "p"),
+            )
+        )
+        print_outputs(
+            [
+                ("summary statistics", f"{info['dir']}/sumstats.tsv.gz"),
+                ("Manhattan plot", f"{info['dir']}/manhattan.html"),
+                ("QQ plot", f"{info['dir']}/qq.html"),
+                ("sample split", info["split"]),
+            ]
+        )
+
+
+def prs(
+    run: RunArgument,
+    trait: TraitOption,
+    phenotypes: PhenotypesOption = None,
+    clump_r2: Annotated[
+        float,
+        typer.Option(
+            "--clump-r2", help="LD r² above which variants join an index variant's clump."
+        ),
+    ] = 0.1,
+    clump_kb: Annotated[
+        int, typer.Option("--clump-kb", help="Clumping window (kb each side).")
+    ] = 250,
+    clump_p1: Annotated[
+        float, typer.Option("--clump-p1", help="p-value threshold for index variants.")
+    ] = 1.0,
+    clump_p2: Annotated[
+        float, typer.Option("--clump-p2", help="p-value threshold for clumped variants.")
+    ] = 1.0,
+    thresholds: Annotated[
+        str,
+        typer.Option(
+            "--thresholds", help="p-value thresholds scored in one pass (comma-separated)."
+        ),
+    ] = "5e-8,1e-5,1e-4,1e-3,0.01,0.05,0.1,0.5,1",
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights", help="Score a PGS Catalog scoring file instead of this run's GWAS."
+        ),
+    ] = None,
+    allow_palindromic: Annotated[
+        bool,
+        typer.Option(
+            "--allow-palindromic", help="Keep A/T and C/G SNPs of --weights (strand ambiguous)."
+        ),
+    ] = False,
+    min_overlap: Annotated[
+        float,
+        typer.Option(
+            "--min-overlap", help="Stop when fewer --weights than this fraction match the cohort."
+        ),
+    ] = 0.5,
+    overwrite: OverwriteOption = False,
+    cores: CoresOption = None,
+    driver_memory: DriverMemoryOption = None,
+    seed: SeedOption = None,
+) -> None:
+    """Polygenic score by clumping + thresholding (PLINK's rule), scored on the target samples.
+
+    The threshold with the best incremental R²/AUC over covariates + PCs on the
+    validation samples is reported on the held-out test samples.
+    Writes RUN/gold/prs/TRAIT/: clumps.tsv, weights.txt.gz (PGS Catalog format),
+    weights_by_threshold.tsv, scores.tsv, metrics.json, report.html.
+
+    Example: gwas-prs prs runs/demo --trait disease
+    """
+    from gwas_prs.clumping import ClumpParameters
+    from gwas_prs.prs_stage import PrsConfig, run_prs
+
+    config = PrsConfig(
+        run_dir=run,
+        trait=trait,
+        phenotypes_file=phenotypes,
+        clump=ClumpParameters(r2=clump_r2, kb=clump_kb, p1=clump_p1, p2=clump_p2),
+        thresholds=_floats(thresholds, "--thresholds"),
+        weights_file=weights,
+        allow_palindromic=allow_palindromic,
+        min_overlap=min_overlap,
+        overwrite=overwrite,
+    )
+    config.validate()
+    result = run_prs(
+        config, hail_config(run, "prs", cores=cores, driver_memory=driver_memory, seed=seed)
+    )
+    print_prs_summary(result)
+
+
+def print_prs_summary(result: PrsResult) -> None:
+    metrics = result.metrics
+    name = "AUC" if metrics["binary"] else "R²"
+    rows = [
+        (f"p ≤ {r['threshold']:g}", f"{r['metric']:.3f}", f"{r['incremental']:+.3f}")
+        for r in metrics["by_threshold_validation"]
+    ]
+    console.print(
+        summary_table(
+            f"prs: {result.trait} (validation)",
+            rows,
+            ("threshold", name, f"Δ{name} vs covariates+PCs"),
+        )
+    )
+    test = metrics["test"]
+    console.print(
+        summary_table(
+            f"prs: {result.trait} (test, best threshold p ≤ {metrics['best_threshold']:g})",
+            [
+                (f"{name} covariates + PCs", test["covariates_and_pcs_only"]),
+                (f"{name} covariates + PCs + PRS", test["with_prs"]),
+                (f"incremental {name}", test["incremental"]),
+                (f"{name} PRS alone", test["prs_only"]),
+                ("test samples", test["n"]),
+            ],
+            ("", "value"),
+        )
+    )
+    print_outputs(
+        [
+            ("report", f"{result.output_dir}/report.html"),
+            ("weights (PGS Catalog format)", f"{result.output_dir}/weights.txt.gz"),
+            ("scores", f"{result.output_dir}/scores.tsv"),
+            ("metrics", f"{result.output_dir}/metrics.json"),
+        ]
+    )

@@ -1,0 +1,278 @@
+"""The ``gwas`` stage: discovery/target split, association tests, GWAS-SSF output.
+
+:func:`run_gwas` (the stage runner):
+
+1. reads the phenotype file (traits + covariates) and the QC-passed genotypes;
+2. assigns every phenotyped sample a role per trait — ``discovery``, ``train``,
+   ``validation``, ``test`` — seeded and stratified by ancestry group × label
+   (:mod:`gwas_prs.splits`), written to ``RUN/gold/splits/TRAIT.tsv``;
+3. tests all traits in one pass over the genotypes (quantitative traits in one
+   linear regression pass; each binary trait's logistic pass), on the discovery
+   samples only, with the covariates and the first ``n_pcs`` PCs;
+4. writes ``RUN/gold/gwas/TRAIT/``: ``sumstats.tsv.gz`` (GWAS-SSF) with its
+   ``-meta.yaml`` sidecar, ``sumstats.ht`` (for ``prs``), ``manhattan.html``,
+   ``qq.html``, ``top_hits.tsv``.
+
+Each trait is its own manifest stage (``gwas:TRAIT``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from gwas_prs import __version__, storage
+from gwas_prs.association import TESTS, TraitSpec, association_tests, lambda_gc
+from gwas_prs.errors import InputError
+from gwas_prs.hail_context import HailConfig, start_hail
+from gwas_prs.hail_errors import hail_errors_as_computation_errors
+from gwas_prs.phenotypes import PhenotypeTable, read_phenotypes
+from gwas_prs.run_folder import InputFile, RunFolder, check_can_write, require_complete, stage_run
+from gwas_prs.splits import assign_splits
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GwasConfig:
+    """Parameters of ``gwas-prs gwas``."""
+
+    run_dir: str
+    phenotypes_file: str
+    traits: tuple[str, ...]
+    covariates: tuple[str, ...] = ()
+    n_pcs: int = 10
+    test: str = "firth"
+    split_seed: int = 42
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        if not self.traits:
+            raise InputError("give at least one --trait")
+        if len(set(self.traits)) != len(self.traits):
+            raise InputError(f"--trait given twice: {', '.join(self.traits)}")
+        if self.test not in TESTS:
+            raise InputError(f"--test {self.test}: choose one of {', '.join(TESTS)}")
+        if self.n_pcs < 0:
+            raise InputError(f"--n-pcs {self.n_pcs}: must be 0 or more")
+        clash = set(self.traits) & set(self.covariates)
+        if clash:
+            raise InputError(f"{', '.join(sorted(clash))}: both a trait and a covariate")
+
+
+@dataclass
+class GwasResult:
+    traits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    log_path: str | None = None
+
+
+def splits_path(run: RunFolder, trait: str) -> str:
+    return run.path("gold", "splits", f"{trait}.tsv")
+
+
+def gwas_dir(run: RunFolder, trait: str) -> str:
+    return run.path("gold", "gwas", trait)
+
+
+def read_split(run: RunFolder, trait: str) -> pd.Series:
+    """The recorded roles of ``trait`` (index: sample ID)."""
+    frame = pd.read_csv(splits_path(run, trait), sep="\t", dtype=str)
+    return frame.set_index("sample_id")["role"]
+
+
+def _ancestry_groups(cols: pd.DataFrame) -> str | None:
+    for name in ("ancestry", "super_pop", "pop"):
+        if name in cols.columns and cols[name].notna().any():
+            return name
+    return None
+
+
+def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
+    """Stage runner (see the module docstring). Checks inputs before Hail starts."""
+    started = time.monotonic()
+    config.validate()
+    run = RunFolder(config.run_dir)
+    qc = require_complete(run, "qc", needed_by="gwas")
+    available_pcs = int(qc.parameters.get("n_pcs", 10))
+    if config.n_pcs > available_pcs:
+        raise InputError(f"--n-pcs {config.n_pcs}: qc computed only {available_pcs} PCs")
+    pheno = read_phenotypes(config.phenotypes_file, config.traits, config.covariates)
+    for trait in config.traits:
+        check_can_write(run, f"gwas:{trait}", [gwas_dir(run, trait)], overwrite=config.overwrite)
+    result = GwasResult()
+    log = start_hail(hail or HailConfig(run_dir=run.root, command="gwas"))
+    result.log_path = log
+    import hail as hl
+
+    with hail_errors_as_computation_errors("reading the QC-passed genotypes", log):
+        mt = hl.read_matrix_table(run.silver_mt)
+        col_fields = [f for f in ("ancestry", "super_pop", "pop") if f in mt.col]
+        cols = mt.cols().select(*col_fields).to_pandas().set_index("s")
+    cohort = cols.index.astype(str)
+    in_both = pheno.frame.index.intersection(cohort)
+    if len(in_both) == 0:
+        raise InputError(
+            f"{config.phenotypes_file}: none of its {len(pheno.frame)} samples are in the QC-passed cohort "
+            f"(e.g. '{cohort[0]}'); check the sample-ID column"
+        )
+    not_in_cohort = len(pheno.frame) - len(in_both)
+    if not_in_cohort:
+        logger.warning(
+            "%d phenotyped samples are not in the QC-passed cohort (removed by QC or absent)",
+            not_in_cohort,
+        )
+    group = _ancestry_groups(cols)
+    samples = cols.join(pheno.frame, how="left")
+    roles: dict[str, pd.Series] = {}
+    for trait in config.traits:
+        roles[trait] = assign_splits(samples, label=trait, group=group, seed=config.split_seed)
+
+    table = samples.copy()
+    for trait in config.traits:
+        table[f"_role_{trait}"] = roles[trait]
+        table[f"_y_{trait}"] = table[trait].where(roles[trait] == "discovery")
+    keep = [c for c in table.columns if c.startswith("_y_") or c in config.covariates]
+    ht = hl.Table.from_pandas(
+        table[keep].astype("float64").reset_index().rename(columns={"index": "s"}), key="s"
+    )
+    # pandas NaN arrives as a float NaN in Hail: make it missing
+    mt = mt.annotate_cols(**{c: hl.or_missing(~hl.is_nan(ht[mt.s][c]), ht[mt.s][c]) for c in keep})
+    pc_names = [f"PC{k + 1}" for k in range(config.n_pcs)]
+    mt = mt.annotate_cols(**{name: mt.pcs[k] for k, name in enumerate(pc_names)})
+    specs = [TraitSpec(t, pheno.binary[t]) for t in config.traits]
+    parameters = {
+        "phenotypes_file": config.phenotypes_file,
+        "covariates": list(config.covariates),
+        "n_pcs": config.n_pcs,
+        "test": config.test,
+        "split_seed": config.split_seed,
+        "split_groups": group,
+    }
+    inputs = [
+        InputFile(
+            config.phenotypes_file,
+            storage.file_size(config.phenotypes_file),
+            storage.sha256_file(config.phenotypes_file),
+        )
+    ]
+    with ExitStack() as stack:
+        stages = {
+            t: stack.enter_context(
+                stage_run(
+                    run,
+                    f"gwas:{t}",
+                    parameters={**parameters, "trait": t, "binary": pheno.binary[t]},
+                    inputs=inputs,
+                    final_outputs=[gwas_dir(run, t)],
+                    overwrite=config.overwrite,
+                )
+            )
+            for t in config.traits
+        }
+        with hail_errors_as_computation_errors("the association tests", log):
+            tables = association_tests(
+                mt,
+                specs,
+                {t: f"_y_{t}" for t in config.traits},
+                [*config.covariates, *pc_names],
+                test=config.test,
+            )
+            for trait in config.traits:
+                stage = stages[trait]
+                result.traits[trait] = _write_trait(
+                    run, stage, trait, tables[trait], pheno, roles[trait], parameters
+                )
+    result.wall_time_s = round(time.monotonic() - started, 3)
+    return result
+
+
+def _write_trait(
+    run: RunFolder,
+    stage: Any,
+    trait: str,
+    table: Any,
+    pheno: PhenotypeTable,
+    roles: pd.Series,
+    parameters: dict[str, Any],
+) -> dict[str, Any]:
+    import hail as hl
+
+    from gwas_prs.gwas_reports import manhattan_figure, qq_figure, save_html, thin_for_plot
+    from gwas_prs.sumstats_format import SumstatsMetadata, write_gwas_ssf
+
+    final = gwas_dir(run, trait)
+    tmp = stage.temporary_path(final)
+    storage.makedirs(tmp)
+    # the split
+    split_file = splits_path(run, trait)
+    split_frame = roles.dropna().rename("role").rename_axis("sample_id").reset_index()
+    storage.write_text_atomic(split_file, split_frame.to_csv(sep="\t", index=False))
+    table = table.checkpoint(storage.join(tmp, "sumstats.ht"))
+    raw = table.to_pandas()
+    n_firth = int((raw["method"] == "firth").sum())
+    frame = raw
+    frame = pd.DataFrame(
+        {
+            "chromosome": frame["locus"].map(lambda locus: locus.contig),
+            "base_pair_location": frame["locus"].map(lambda locus: locus.position),
+            "effect_allele": frame["alleles"].map(lambda a: a[1]),
+            "other_allele": frame["alleles"].map(lambda a: a[0]),
+            "beta": frame["beta"].astype(float),
+            "standard_error": frame["standard_error"].astype(float),
+            "effect_allele_frequency": frame["alt_af"].astype(float),
+            "p_value": frame["p_value"].astype(float),
+            "n": frame["n"].astype("Int64"),
+        }
+    )
+    lam = lambda_gc(frame["p_value"].to_numpy())
+    discovery = roles[roles == "discovery"].index
+    y = pheno.frame.reindex(discovery)[trait]
+    binary = pheno.binary[trait]
+    metadata = SumstatsMetadata(
+        genome_assembly=str(hl.default_reference().name),
+        trait_description=trait,
+        sample_size=int(y.notna().sum()),
+        case_count=int((y == 1).sum()) if binary else None,
+        control_count=int((y == 0).sum()) if binary else None,
+        effect_size="odds_ratio" if binary else "beta",
+        test=parameters["test"] if binary else "linear",
+        covariates=tuple(parameters["covariates"]),
+        n_pcs=parameters["n_pcs"],
+        lambda_gc=lam,
+        versions={"gwas-prs": __version__, "hail": hl.__version__},
+    )
+    write_gwas_ssf(frame, storage.join(tmp, "sumstats.tsv.gz"), metadata)
+    top = frame.sort_values("p_value").head(10)
+    storage.write_text_atomic(storage.join(tmp, "top_hits.tsv"), top.to_csv(sep="\t", index=False))
+    plotted = thin_for_plot(frame)
+    save_html(
+        [manhattan_figure(plotted, f"{trait}: Manhattan plot")],
+        storage.join(tmp, "manhattan.html"),
+        f"{trait} GWAS",
+    )
+    save_html(
+        [qq_figure(frame["p_value"].to_numpy(), f"{trait}: QQ plot", lam)],
+        storage.join(tmp, "qq.html"),
+        f"{trait} QQ",
+    )
+    stage.publish(tmp, final, "gwas")
+    counts = {
+        "variants_tested": len(frame),
+        "variants_with_p": int(frame["p_value"].notna().sum()),
+        "genome_wide_significant": int((frame["p_value"] < 5e-8).sum()),
+        "lambda_gc": round(lam, 4),
+        "discovery_samples": int(y.notna().sum()),
+        "roles": {k: int(v) for k, v in roles.value_counts().items()},
+    }
+    if binary:
+        counts["cases"] = int((y == 1).sum())
+        counts["controls"] = int((y == 0).sum())
+        counts["firth_fallback"] = n_firth
+    stage.counts.update(counts)
+    return {"counts": counts, "top": top, "dir": final, "split": split_file}
