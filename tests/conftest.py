@@ -77,3 +77,22 @@ def chr21_22_run(
         )
     )
     return run
+
+
+@pytest.fixture(scope="session")
+def qc_full_run(
+    hail_context: None, bundled_1kg: dict, tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    """ingest + qc of all 22 bundled autosomes (1,126 samples), once per session."""
+    from gwas_prs.hail_context import HailConfig
+    from gwas_prs.ingest import IngestConfig, run_ingest
+    from gwas_prs.qc_stage import QcConfig, run_qc
+
+    run_dir = str(tmp_path_factory.mktemp("qc-run"))
+    vcfs = tuple(str(p) for p in bundled_1kg["vcfs"].values())
+    hail = HailConfig(run_dir=run_dir, command="pytest")
+    run_ingest(
+        IngestConfig(vcfs=vcfs, run_dir=run_dir, samples_file=str(bundled_1kg["panel"])), hail
+    )
+    result = run_qc(QcConfig(run_dir=run_dir), hail)
+    return {"run_dir": run_dir, "result": result}

@@ -173,3 +173,48 @@ def test_scores_match_plink2(plink_inputs: dict) -> None:
         assert (
             np.abs(ours[:, k] - theirs[f"SCORE{k + 1}_SUM"].to_numpy()).max() <= 1e-6
         )  # issue 4 tolerance
+
+
+@pytest.mark.slow
+@pytest.mark.reference
+@needs_plink2
+def test_logistic_wald_matches_plink2(plink_inputs: dict) -> None:
+    """plink2 --bfile full --pheno pheno.tsv --pheno-name disease --covar pheno.tsv
+    --covar-name age,sex --glm no-firth hide-covar --out b   (Wald, no Firth fallback)"""
+    from gwas_prs.association import TraitSpec, association_tests
+
+    mt = _annotated(plink_inputs["full"], plink_inputs["pheno"])
+    mt = mt.annotate_cols(disease=mt.ph.disease, age=mt.ph.age, sex=mt.ph.sex)
+    results = association_tests(
+        mt, [TraitSpec("disease", True)], {"disease": "disease"}, ["age", "sex"], test="wald"
+    )
+    ours = (
+        results["disease"]
+        .annotate(varid=plink_inputs["full"].rows()[results["disease"].key].varid)
+        .to_pandas()
+    )
+    d = plink_inputs["dir"]
+    plink = ["plink2", "--bfile", "full", "--pheno", "pheno.tsv", "--pheno-name", "disease"]
+    run_command(
+        [
+            *plink,
+            "--covar",
+            "pheno.tsv",
+            "--covar-name",
+            "age,sex",
+            "--glm",
+            "no-firth",
+            "hide-covar",
+            "--out",
+            "b",
+        ],
+        cwd=str(d),
+    )
+    theirs = pd.read_csv(d / "b.disease.glm.logistic", sep="\t")
+    merged = ours.merge(theirs, left_on="varid", right_on="ID")
+    merged = merged[np.isfinite(merged.P.astype(float)) & merged.p_value.notna()]
+    assert len(merged) > 600
+    plink_beta = np.log(merged.OR.astype(float)) * np.where(merged.A1 == merged.ALT, 1, -1)
+    assert np.corrcoef(merged.beta.astype(float), plink_beta)[0, 1] >= 0.9999  # issue 4 tolerance
+    delta = np.abs(np.log10(merged.p_value.astype(float)) - np.log10(merged.P.astype(float)))
+    assert delta.max() <= 0.01  # issue 4 tolerance on -log10 p

@@ -42,21 +42,9 @@ SKIP_NO_PLINK2 = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def qc_run(
-    hail_context: None, bundled_1kg: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
-    from gwas_prs.hail_context import HailConfig
-    from gwas_prs.ingest import IngestConfig, run_ingest
-    from gwas_prs.qc_stage import QcConfig, run_qc
-
-    run_dir = str(tmp_path_factory.mktemp("qc-run"))
-    vcfs = tuple(str(p) for p in bundled_1kg["vcfs"].values())
-    hail = HailConfig(run_dir=run_dir, command="pytest")
-    run_ingest(
-        IngestConfig(vcfs=vcfs, run_dir=run_dir, samples_file=str(bundled_1kg["panel"])), hail
-    )
-    result = run_qc(QcConfig(run_dir=run_dir), hail)
-    return {"run_dir": run_dir, "result": result}
+def qc_run(qc_full_run: dict[str, Any]) -> dict[str, Any]:
+    """ingest + qc of the whole bundled cohort, once per session (tests/conftest.py)."""
+    return qc_full_run
 
 
 def _plink_fileset(
