@@ -52,6 +52,6 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against PLINK (see benchmarks/README.md)."""
+    """gwas, clumping and scoring timed against PLINK on a finished demo run (benchmarks/run.py)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks.run", *session.posargs)

@@ -1,0 +1,1 @@
+"""Benchmarks of gwas-prs against PLINK (``nox -s bench``)."""
