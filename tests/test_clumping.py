@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -54,7 +55,7 @@ def test_invalid_parameters(params: ClumpParameters, message: str) -> None:
 )
 @pytest.mark.parametrize("missing_calls", [False, True], ids=["complete", "1pct-missing"])
 def test_index_variants_identical_to_plink19(
-    chr21_22_run: Path, tmp_path: Path, missing_calls: bool
+    chr21_22_run: Path, tmp_path: Path, missing_calls: bool, record_property: Any
 ) -> None:
     """Same genotypes (chr21+22, 1,126 samples), same p-values, same parameters.
 
@@ -119,4 +120,6 @@ def test_index_variants_identical_to_plink19(
     run_command([*plink, "--clump-r2", "0.1", "--clump-kb", "250", "--out", "c"], cwd=str(tmp_path))
     theirs = set(pd.read_csv(tmp_path / "c.clumped", sep=r"\s+").SNP)
     assert len(theirs) > 500  # a real test: hundreds of clumps
+    record_property("index_variants_gwas_prs", len(ours))
+    record_property("index_variants_plink19", len(theirs))
     assert ours == theirs  # identical index-variant sets (no tolerance)
