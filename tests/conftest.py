@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,17 @@ HAIL_SEED = 20261121
 
 def have_programs(*names: str) -> bool:
     return all(shutil.which(n) for n in names)
+
+
+def common_variants_with_ids(run: Path) -> Any:
+    """The bronze genotypes of ``run`` restricted to ALT frequency in (0.01, 0.99), with
+    ``varid`` = CHROM:POS:REF:ALT (the variant ID written for PLINK)."""
+    import hail as hl
+
+    mt = hl.read_matrix_table(str(run / "bronze" / "genotypes.mt"))
+    mt = hl.variant_qc(mt)
+    mt = mt.filter_rows((mt.variant_qc.AF[1] > 0.01) & (mt.variant_qc.AF[1] < 0.99))
+    return mt.annotate_rows(varid=hl.variant_str(mt.locus, mt.alleles))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import pytest
 
 from gwas_prs.association import lambda_gc
 from gwas_prs.processes import run_command
-from tests.conftest import have_programs
+from tests.conftest import common_variants_with_ids, have_programs
 
 needs_plink2 = pytest.mark.skipif(
     not have_programs("plink2"), reason="plink2 is not installed (CI installs it)"
@@ -37,18 +37,7 @@ def plink_inputs(chr21_22_run: Path, tmp_path_factory: pytest.TempPathFactory) -
     from gwas_prs.simulation import SimulationConfig, simulate_trait
 
     out = tmp_path_factory.mktemp("plink")
-    mt = hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt"))
-    mt = hl.variant_qc(mt)
-    mt = mt.filter_rows((mt.variant_qc.AF[1] > 0.01) & (mt.variant_qc.AF[1] < 0.99))
-    mt = mt.annotate_rows(
-        varid=mt.locus.contig
-        + ":"
-        + hl.str(mt.locus.position)
-        + ":"
-        + mt.alleles[0]
-        + ":"
-        + mt.alleles[1]
-    )
+    mt = common_variants_with_ids(chr21_22_run)
     full = mt.checkpoint(str(out / "full.mt"))
     hl.export_plink(full, str(out / "full"), ind_id=full.s, fam_id=full.s, varid=full.varid)
     # ~1% missing calls, deterministic, to exercise mean imputation in scoring

@@ -11,7 +11,7 @@ import pytest
 from gwas_prs.clumping import ClumpParameters, greedy_clump
 from gwas_prs.errors import InputError
 from gwas_prs.processes import run_command
-from tests.conftest import have_programs
+from tests.conftest import common_variants_with_ids, have_programs
 
 
 def test_greedy_clump_follows_plinks_rule() -> None:
@@ -69,18 +69,7 @@ def test_index_variants_identical_to_plink19(
 
     from gwas_prs.clumping import clump_variants
 
-    mt = hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt"))
-    mt = hl.variant_qc(mt)
-    mt = mt.filter_rows((mt.variant_qc.AF[1] > 0.01) & (mt.variant_qc.AF[1] < 0.99))
-    mt = mt.annotate_rows(
-        varid=mt.locus.contig
-        + ":"
-        + hl.str(mt.locus.position)
-        + ":"
-        + mt.alleles[0]
-        + ":"
-        + mt.alleles[1]
-    )
+    mt = common_variants_with_ids(chr21_22_run)
     mt = mt.add_row_index().add_col_index()
     if missing_calls:  # ~1% of calls missing: r² over the samples called at both variants
         mt = mt.annotate_entries(
