@@ -21,7 +21,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from gwas_prs import __version__, storage
@@ -29,7 +29,7 @@ from gwas_prs.errors import InputError
 from gwas_prs.hail_context import HailConfig, start_hail, usable_cores
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.reference import ReferenceContigs, reference_contigs
-from gwas_prs.run_folder import InputFile, RunFolder, stage_run
+from gwas_prs.run_folder import InputFile, RunFolder, check_can_write, stage_run
 from gwas_prs.sample_metadata import (
     SampleMatch,
     SampleMetadata,
@@ -236,8 +236,6 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
         if config.samples_file
         else None
     )
-    from gwas_prs.run_folder import check_can_write
-
     check_can_write(run, "ingest", [run.bronze_mt], overwrite=config.overwrite)
 
     convert_dir = storage.join(run.tmp, f"bgzf-{os.getpid()}")
@@ -375,7 +373,3 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
         notes=notes,
         log_path=log_path,
     )
-
-
-def ingest_config_dict(config: IngestConfig) -> dict[str, Any]:
-    return asdict(config)

@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from gwas_prs.cli.app import app
 from gwas_prs.dataproc.jobs import job_entry_path
 from gwas_prs.dataproc.wheel import init_action_path
+from tests.cli_helpers import invoke
 from tests.fake_programs import FakePrograms, install_fakes
 from tests.gcs_emulator import EmulatorServer, start_emulator, stop_emulator
 
@@ -57,17 +56,6 @@ def wheel(tmp_path: Path) -> Path:
     path = tmp_path / WHEEL_NAME
     path.write_bytes(b"not really a wheel")
     return path
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    """Run ``gwas-prs ARGS``: exit code, stdout and the ``error:`` lines of stderr."""
-    result = CliRunner().invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    errors = "".join(
-        f"{line}\n" for line in result.stderr.splitlines() if line.startswith("error:")
-    )
-    return result.exit_code, result.stdout, errors
 
 
 def metadata(bucket: str) -> str:

@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from gwas_prs import gcs_staging
-from gwas_prs.cli.app import app
 from gwas_prs.errors import InputError
 from gwas_prs.gcs_staging import (
     STATUS_DOWNLOADED,
@@ -37,6 +35,7 @@ from gwas_prs.gcs_staging import (
     upload_files,
     verify_object,
 )
+from tests.cli_helpers import invoke
 from tests.gcs_emulator import EmulatorServer, start_emulator, stop_emulator
 
 
@@ -262,16 +261,6 @@ def test_plan_errors(client: Any, bucket: str, tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------- CLI
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    errors = "".join(
-        f"{line}\n" for line in result.stderr.splitlines() if line.startswith("error:")
-    )
-    return result.exit_code, result.stdout, errors
 
 
 def test_cli_stage_upload_and_download(
