@@ -16,6 +16,7 @@ from gwas_prs.cli import (
     ingest_command,
     qc_command,
     stage_command,
+    train_command,
 )
 from gwas_prs.cli.console import configure_logging, print_error
 from gwas_prs.cli.options import VerboseOption
@@ -77,6 +78,8 @@ app.command("qc", no_args_is_help=True)(qc_command.qc)
 app.command("simulate-phenotype", no_args_is_help=True)(gwas_command.simulate_phenotype)
 app.command("gwas", no_args_is_help=True)(gwas_command.gwas)
 app.command("prs", no_args_is_help=True)(gwas_command.prs)
+app.command("train", no_args_is_help=True)(train_command.train)
+app.command("predict", no_args_is_help=True)(train_command.predict)
 app.command("demo")(demo_command.demo)
 app.command("stage", no_args_is_help=True)(stage_command.stage)
 app.add_typer(dataproc_command.app, name="dataproc")

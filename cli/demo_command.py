@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Annotated
 
 import typer
 
-from gwas_prs.cli.console import console
+from gwas_prs.cli.console import console, summary_table
 from gwas_prs.cli.hail_options import hail_config
 from gwas_prs.cli.ingest_command import print_ingest_summary
 from gwas_prs.cli.options import CoresOption, DriverMemoryOption
@@ -55,9 +56,10 @@ def demo(
     """Run the pipeline on the bundled 1000 Genomes cohort (1,126 samples, 22 autosomes).
 
     ingest → qc → simulate-phenotype (a binary trait 'disease', 30% prevalence,
-    h² 0.8, 100 causal variants, age/sex effects) → gwas → prs. Stages that are
-    already complete in the run folder are skipped, so running the demo twice
-    is cheap; --overwrite redoes them.
+    h² 0.8, 100 causal variants, age/sex effects) → gwas → prs → train, then
+    predict on a VCF of 20 held-out test samples (RUN/demo_predict/). Stages
+    that are already complete in the run folder are skipped, so running the
+    demo twice is cheap; --overwrite redoes them.
     """
     from gwas_prs.cli.gwas_command import (
         print_gwas_summary,
@@ -107,4 +109,85 @@ def demo(
         print_prs_summary(
             run_prs(PrsConfig(run_dir=run, trait=DEMO_TRAIT, overwrite=True), hail("prs"))
         )
+    _train_and_predict(folder, overwrite, hail)
     console.print(f"\nDemo run folder: {run}  (manifest: {folder.manifest})", highlight=False)
+
+
+#: Test-split samples written to the demo's predict VCF.
+DEMO_PREDICT_SAMPLES = 20
+
+
+def _train_and_predict(
+    folder: RunFolder, overwrite: bool, hail: Callable[[str], HailConfig]
+) -> None:
+    """train, then predict on a VCF of held-out test samples; print the final tables."""
+    import json
+
+    from gwas_prs.cli.train_command import model_rows, print_predict_summary, print_train_summary
+    from gwas_prs.predict import PredictConfig, run_predict
+    from gwas_prs.train_stage import TrainConfig, models_dir, run_train
+
+    if not _complete(folder, f"train:{DEMO_TRAIT}", overwrite):
+        print_train_summary(
+            run_train(
+                TrainConfig(run_dir=folder.root, trait=DEMO_TRAIT, overwrite=True), hail("train")
+            )
+        )
+    model = models_dir(folder, DEMO_TRAIT)
+    vcf, samples = write_demo_predict_inputs(folder, model, DEMO_PREDICT_SAMPLES, hail("predict"))
+    result = run_predict(
+        PredictConfig(
+            model_dir=model,
+            vcfs=(vcf,),
+            out=folder.path("demo_predict", "predictions.tsv"),
+            samples_file=samples,
+            overwrite=True,
+        ),
+        hail("predict"),
+    )
+    with open(f"{model}/metrics.json", encoding="utf-8") as handle:
+        metrics = json.load(handle)
+    console.print()
+    console.print(
+        summary_table(
+            f"demo: risk models for '{DEMO_TRAIT}' on {metrics['n']['test']} held-out test samples",
+            model_rows(metrics),
+            ("model", "ROC-AUC [95% CI]", "PR-AUC [95% CI]"),
+        )
+    )
+    print_predict_summary(result)
+
+
+def write_demo_predict_inputs(
+    folder: RunFolder, model: str, n: int, hail: HailConfig
+) -> tuple[str, str]:
+    """A bgzipped VCF of the first ``n`` test samples (from the bronze genotypes) and
+    their covariates, in RUN/demo_predict/; reused when already there."""
+    import os
+
+    import pandas as pd
+
+    out = folder.path("demo_predict")
+    vcf = f"{out}/test_samples.vcf.gz"
+    covariates = f"{out}/test_samples.tsv"
+    if os.path.exists(vcf) and os.path.exists(covariates):
+        return vcf, covariates
+    from gwas_prs.hail_context import start_hail
+
+    start_hail(hail)
+    import hail as hl
+
+    tests = pd.read_csv(f"{model}/test_predictions.tsv", sep="\t", dtype={"sample_id": str})
+    chosen = sorted(tests["sample_id"])[:n]
+    os.makedirs(out, exist_ok=True)
+    mt = hl.read_matrix_table(folder.bronze_mt)
+    mt = mt.filter_cols(hl.literal(set(chosen)).contains(mt.s)).select_cols()
+    mt = mt.select_rows("rsid", "qual", "filters").select_entries("GT").select_globals()
+    hl.export_vcf(mt, f"{out}/.test_samples.vcf.bgz")
+    os.replace(f"{out}/.test_samples.vcf.bgz", vcf)
+    phenotypes = pd.read_csv(
+        folder.path("simulated", DEMO_TRAIT, "phenotypes.tsv"), sep="\t", dtype={"sample_id": str}
+    )
+    phenotypes = phenotypes[phenotypes["sample_id"].isin(chosen)][["sample_id", "age", "sex"]]
+    phenotypes.to_csv(covariates, sep="\t", index=False)
+    return vcf, covariates

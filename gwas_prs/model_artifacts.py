@@ -90,7 +90,9 @@ def prs_weights_frame(prs_folder: str, thresholds: list[float]) -> pd.DataFrame:
     return out
 
 
-def add_effect_frequencies(weights: pd.DataFrame, silver_mt: str, samples: list[str]) -> pd.DataFrame:
+def add_effect_frequencies(
+    weights: pd.DataFrame, silver_mt: str, samples: list[str]
+) -> pd.DataFrame:
     """``effect_af`` of every weight variant among ``samples`` (mean of the called
     genotypes, as :func:`gwas_prs.scoring.polygenic_scores` imputes)."""
     import hail as hl
@@ -109,9 +111,7 @@ def add_effect_frequencies(weights: pd.DataFrame, silver_mt: str, samples: list[
     )
     keys = keys.key_by(locus=hl.locus(keys.contig, keys.position), alleles=[keys.ref, keys.alt])
     mt = mt.semi_join_rows(keys.select().distinct())
-    rows = mt.annotate_rows(
-        alt_af=hl.agg.mean(hl.float64(mt.GT.n_alt_alleles())) / 2
-    ).rows()
+    rows = mt.annotate_rows(alt_af=hl.agg.mean(hl.float64(mt.GT.n_alt_alleles())) / 2).rows()
     frame = rows.select("alt_af").to_pandas()
     frame["chromosome"] = frame["locus"].map(lambda locus: str(locus.contig))
     frame["position"] = frame["locus"].map(lambda locus: int(locus.position))

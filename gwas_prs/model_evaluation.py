@@ -166,13 +166,10 @@ def calibration(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> dict[str, Any
         "intercept": intercept,
         "slope": slope,
         "bins": [
-            {
-                "bin": int(r.bin) + 1,
-                "mean_predicted": float(r.mean_predicted),
-                "observed": float(r.observed),
-                "n": int(r.n),
-            }
-            for r in bins.itertuples()
+            {"bin": int(b) + 1, "mean_predicted": float(m), "observed": float(o), "n": int(n)}
+            for b, m, o, n in zip(
+                bins["bin"], bins["mean_predicted"], bins["observed"], bins["n"], strict=True
+            )
         ],
     }
 

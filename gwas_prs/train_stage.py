@@ -146,7 +146,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
             f"(covariates: {', '.join(table.schema['covariates']) or 'none'})"
         )
     best = table.schema.get("best_threshold")
-    best_column = f"prs_{best:g}" if best is not None else None
+    best_column = f"prs_{best:g}" if best is not None else ""
     if best_column not in table.frame.columns:
         raise InputError(f"{prs_dir(run, config.trait)}/metrics.json: no best threshold recorded")
     parameters = {
@@ -170,9 +170,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
         log = start_hail(hail or HailConfig(run_dir=run.root, command="train"))
         with hail_errors_as_computation_errors("exporting the PRS weights and PCA loadings", log):
             _export_prediction_inputs(run, config.trait, table, best_column, tmp)
-        metrics, outputs = _fit_and_evaluate(
-            run, config, device, table, features, best_column, tmp
-        )
+        metrics, outputs = _fit_and_evaluate(run, config, device, table, features, best_column, tmp)
         stage.publish(tmp, final, "models")
         stage.counts.update(
             {
@@ -374,7 +372,9 @@ def _fit_and_evaluate(
         storage.join(tmp, "baselines.json"),
         json.dumps({"models": [b.to_dict() for b in baselines]}, indent=2) + "\n",
     )
-    storage.write_text_atomic(storage.join(tmp, "metrics.json"), json.dumps(metrics, indent=2) + "\n")
+    storage.write_text_atomic(
+        storage.join(tmp, "metrics.json"), json.dumps(metrics, indent=2) + "\n"
+    )
     predictions = pd.DataFrame(
         {
             "sample_id": test.index,
@@ -421,8 +421,11 @@ def _report(
     )
 
     rows = []
-    all_models = {**metrics["models"], **({"oracle": metrics["oracle"]} if metrics["oracle"] else {})}
-    for name, m in all_models.items():
+    all_models = {
+        **metrics["models"],
+        **({"oracle": metrics["oracle"]} if metrics["oracle"] else {}),
+    }
+    for m in all_models.values():
         cal = m.get("calibration")
         rows.append(
             f"<tr><td>{m['label']}</td><td>{_ci_text(m['roc_auc'])}</td><td>{_ci_text(m['pr_auc'])}</td>"
@@ -457,9 +460,7 @@ def _report(
         f"{labels[n]} ({all_models[n]['pr_auc']['estimate']:.3f})": ev.pr_points(y, s)
         for n, s in scores.items()
     }
-    bins = {
-        labels[n]: pd.DataFrame(m["calibration"]["bins"]) for n, m in metrics["models"].items()
-    }
+    bins = {labels[n]: pd.DataFrame(m["calibration"]["bins"]) for n, m in metrics["models"].items()}
     figures = [
         roc_figure(roc, f"{trait}: ROC curves (test)"),
         pr_figure(pr, float(np.mean(y)), f"{trait}: precision–recall curves (test)"),

@@ -1,0 +1,243 @@
+"""``gwas-prs train`` and ``gwas-prs predict``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gwas_prs.cli.console import console, print_outputs, summary_table
+from gwas_prs.cli.hail_options import hail_config
+from gwas_prs.cli.options import CoresOption, DriverMemoryOption, OverwriteOption, RunArgument
+
+if TYPE_CHECKING:
+    from gwas_prs.predict import PredictResult
+    from gwas_prs.train_stage import TrainResult
+
+
+def train(
+    run: RunArgument,
+    trait: Annotated[
+        str,
+        typer.Option(
+            "--trait", "-t", help="Binary trait (as given to gwas and prs).", show_default=False
+        ),
+    ],
+    phenotypes: Annotated[
+        str | None,
+        typer.Option(
+            "--phenotypes",
+            help="Phenotype file with the trait and covariates [default: the file gwas used].",
+            show_default=False,
+        ),
+    ] = None,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="XGBoost device: cpu, cuda (an NVIDIA GPU; stops if there is none) or auto "
+            "(cuda when present, else cpu).",
+        ),
+    ] = "cpu",
+    folds: Annotated[
+        int, typer.Option("--folds", help="Cross-validation folds of the hyper-parameter search.")
+    ] = 5,
+    n_trials: Annotated[
+        int, typer.Option("--n-trials", help="Parameter sets tried by the randomised search.")
+    ] = 30,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the search, the folds and the bootstrap.")
+    ] = 42,
+    features: Annotated[
+        str,
+        typer.Option(
+            "--features", help="XGBoost inputs, comma-separated from prs, pcs, covariates."
+        ),
+    ] = "prs,pcs,covariates",
+    overwrite: OverwriteOption = False,
+    cores: CoresOption = None,
+    driver_memory: DriverMemoryOption = None,
+) -> None:
+    """Train an XGBoost risk model on PRS + PCs + covariates and evaluate it on held-out samples.
+
+    Uses the split of the gwas stage: the search (randomised, cross-validated)
+    and the fit run on 'train', early stopping on 'validation'; 'test' is used
+    once, for the metrics. Two logistic-regression baselines are fitted on the
+    same samples: covariates + PCs, and covariates + PCs + the best PRS. The
+    table lists ROC-AUC and PR-AUC with bootstrap 95% CIs, and for a simulated
+    trait the oracle (the true genetic value), the ceiling of any model.
+
+    Writes RUN/gold/features/TRAIT.parquet (if missing) and RUN/gold/models/TRAIT/:
+    model.json (XGBoost), metrics.json, report.html, test_predictions.tsv,
+    feature_schema.json and what 'gwas-prs predict' needs.
+
+    Example: gwas-prs train runs/demo --trait disease
+    """
+    from gwas_prs.train_stage import TrainConfig, run_train
+
+    config = TrainConfig(
+        run_dir=run,
+        trait=trait,
+        phenotypes_file=phenotypes,
+        device=device,
+        folds=folds,
+        n_trials=n_trials,
+        seed=seed,
+        features=tuple(f.strip() for f in features.split(",") if f.strip()),
+        overwrite=overwrite,
+    )
+    config.validate()
+    result = run_train(
+        config, hail_config(run, "train", cores=cores, driver_memory=driver_memory, seed=seed)
+    )
+    print_train_summary(result)
+
+
+def _ci(metric: dict[str, float]) -> str:
+    return f"{metric['estimate']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
+
+
+def model_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """One row per model (and the oracle): label, ROC-AUC [CI], PR-AUC [CI]."""
+    rows = [(m["label"], _ci(m["roc_auc"]), _ci(m["pr_auc"])) for m in metrics["models"].values()]
+    if metrics.get("oracle"):
+        oracle = metrics["oracle"]
+        rows.append((oracle["label"], _ci(oracle["roc_auc"]), _ci(oracle["pr_auc"])))
+    return rows
+
+
+def print_train_summary(result: TrainResult) -> None:
+    metrics = result.metrics
+    n, cases = metrics["n"], metrics["cases"]
+    console.print(
+        summary_table(
+            f"train: {result.trait} — test set, {n['test']} samples, {cases['test']} cases "
+            f"(95% bootstrap CIs)",
+            model_rows(metrics),
+            ("model", "ROC-AUC", "PR-AUC"),
+        )
+    )
+    delta = metrics["incremental"]["covariates_pcs_prs_vs_covariates_pcs"]["delta_roc_auc"]
+    xgb = metrics["models"]["xgboost"]["calibration"]
+    console.print(
+        f"PRS adds ΔROC-AUC {_ci(delta)} over covariates + PCs; XGBoost calibration: "
+        f"intercept {xgb['intercept']:.2f}, slope {xgb['slope']:.2f}, Brier {xgb['brier']:.3f}; "
+        f"trained on {n['train']} samples ({cases['train']} cases), early-stopped on "
+        f"{n['validation']}, device {result.device}",
+        highlight=False,
+    )
+    for group, why in metrics["ancestry_groups_skipped"].items():
+        console.print(f"ancestry group {group}: not evaluated ({why})", highlight=False)
+    print_outputs(
+        [
+            ("report", result.outputs["report"]),
+            ("metrics", result.outputs["metrics"]),
+            ("test predictions", result.outputs["test_predictions"]),
+            ("model (for gwas-prs predict --model)", result.output_dir),
+            ("feature table", result.features_path),
+        ]
+    )
+    console.print(f"train wall time: {result.wall_time_s:.1f} s", highlight=False)
+
+
+def predict(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="Model folder written by train: RUN/gold/models/TRAIT.",
+            show_default=False,
+        ),
+    ],
+    vcf: Annotated[
+        list[str],
+        typer.Option(
+            "--vcf",
+            help="VCF(s) of the new samples (.vcf, .vcf.gz, .vcf.bgz; repeat or use a glob).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out", help="Output table (TSV; CSV if it ends in .csv).", show_default=False
+        ),
+    ],
+    samples: Annotated[
+        str | None,
+        typer.Option(
+            "--samples",
+            help="TSV/CSV with a sample-ID column and the covariates the model uses (e.g. age, sex).",
+            show_default=False,
+        ),
+    ] = None,
+    min_overlap: Annotated[
+        float,
+        typer.Option(
+            "--min-overlap", help="Stop when fewer PRS/PCA variants than this fraction are found."
+        ),
+    ] = 0.5,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    cores: CoresOption = None,
+    driver_memory: DriverMemoryOption = None,
+) -> None:
+    """Score new samples with a trained model: risk probability, PRS, percentile, ancestry.
+
+    The VCF gets the checks of ingest, its variants are matched to the model's
+    PRS weights and PCA loadings (REF/ALT swaps and strand flips handled; the
+    match rate is reported), the samples are projected onto the saved PCs and
+    get the features of training (same standardisation). Writes one row per
+    sample: probability (XGBoost), p_covariates_pcs and p_covariates_pcs_prs
+    (baselines), prs, prs_z, prs_percentile (in the training distribution),
+    ancestry, PCs.
+
+    Example: gwas-prs predict --model runs/demo/gold/models/disease --vcf new.vcf.gz --samples new.tsv --out risk.tsv
+    """
+    import os
+
+    from gwas_prs.predict import PredictConfig, run_predict
+
+    config = PredictConfig(
+        model_dir=model,
+        vcfs=tuple(vcf),
+        out=out,
+        samples_file=samples,
+        min_overlap=min_overlap,
+        overwrite=overwrite,
+    )
+    config.validate()
+    out_dir = os.path.dirname(os.path.abspath(out))
+    result = run_predict(
+        config, hail_config(out_dir, "predict", cores=cores, driver_memory=driver_memory)
+    )
+    print_predict_summary(result)
+
+
+def print_predict_summary(result: PredictResult, limit: int = 25) -> None:
+    frame = result.predictions
+    rows = [
+        (
+            r.sample_id,
+            f"{r.probability:.3f}",
+            f"{r.p_covariates_pcs_prs:.3f}" if hasattr(r, "p_covariates_pcs_prs") else "",
+            f"{r.prs_z:+.2f}",
+            f"{r.prs_percentile:.0f}",
+            r.ancestry,
+        )
+        for r in frame.head(limit).itertuples()
+    ]
+    console.print(
+        summary_table(
+            f"predict: {len(frame)} samples",
+            rows,
+            ("sample", "P(XGBoost)", "P(logistic + PRS)", "PRS (z)", "PRS pct", "ancestry"),
+        )
+    )
+    if len(frame) > limit:
+        console.print(f"… {len(frame) - limit} more in {result.out}", highlight=False)
+    console.print(
+        f"variants matched: PRS {result.prs_match['match_rate']:.1%}, "
+        f"PCA {result.pca_match['match_rate']:.1%}; wall time {result.wall_time_s:.1f} s",
+        highlight=False,
+    )
+    print_outputs([("predictions", result.out)])
