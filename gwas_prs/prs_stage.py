@@ -152,6 +152,9 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         )
         _report(config.trait, metrics, pheno, score_frame, storage.join(tmp, "report.html"))
         stage.publish(tmp, final, "prs")
+        from gwas_prs.features import write_features_for_run
+
+        write_features_for_run(run, config.trait, phenotypes_file)  # for train
         stage.counts.update(
             {**counts, "best_threshold": metrics["best_threshold"], "test": metrics["test"]}
         )

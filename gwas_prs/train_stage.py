@@ -125,6 +125,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
 
     started = time.monotonic()
     config.validate()
+    device = resolve_device(config.device)  # before anything else: no GPU → stop now
     run = RunFolder(config.run_dir)
     gwas = require_complete(run, f"gwas:{config.trait}", needed_by="train")
     require_complete(run, f"prs:{config.trait}", needed_by="train")
@@ -134,7 +135,6 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
         )
     final = models_dir(run, config.trait)
     check_can_write(run, f"train:{config.trait}", [final], overwrite=config.overwrite)
-    device = resolve_device(config.device)
     phenotypes_file = config.phenotypes_file or gwas.parameters["phenotypes_file"]
     table, table_path = _features(
         run, config.trait, phenotypes_file, explicit=config.phenotypes_file is not None
