@@ -147,7 +147,8 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
     mt = mt.annotate_cols(**{name: mt.pcs[k] for k, name in enumerate(pc_names)})
     specs = [TraitSpec(t, pheno.binary[t]) for t in config.traits]
     parameters = {
-        "phenotypes_file": config.phenotypes_file,
+        # absolute, so later stages (train) find it from any working directory
+        "phenotypes_file": storage.absolute(config.phenotypes_file),
         "covariates": list(config.covariates),
         "n_pcs": config.n_pcs,
         "test": config.test,

@@ -36,6 +36,13 @@ def _hfs() -> Any:
     return hfs
 
 
+def absolute(path: str) -> str:
+    """``path`` made absolute when local (remote URLs are returned as they are)."""
+    import os
+
+    return path if is_remote(path) else os.path.abspath(path)
+
+
 def exists(path: str) -> bool:
     if is_remote(path):
         return bool(_hfs().exists(path))
