@@ -15,7 +15,8 @@ def variant_columns(ht: Any) -> Any:
     import hail as hl
 
     fields = [f for f in ht.row if f not in ("locus", "alleles")]
-    return ht.key_by().select(
+    ht = ht.key_by()
+    return ht.select(
         contig=ht.locus.contig,
         position=ht.locus.position,
         ref=ht.alleles[0],
@@ -43,8 +44,8 @@ def entries_long(mt: Any) -> Any:
     import hail as hl
 
     mt = mt.select_entries("GT")
-    ht = mt.entries()
-    return ht.key_by().select(
+    ht = mt.entries().key_by()
+    return ht.select(
         contig=ht.locus.contig,
         position=ht.locus.position,
         ref=ht.alleles[0],

@@ -64,6 +64,7 @@ def _parquet(paths: list[str], trait_pattern: str | None, hive: bool = False) ->
     return (
         f"SELECT *{exclude}{trait} FROM read_parquet({_list(paths)}, union_by_name=true, "
         f"hive_partitioning={'true' if hive else 'false'}, "
+        f"{'hive_types={contig: VARCHAR}, ' if hive else ''}"
         f"filename={'true' if trait_pattern else 'false'})"
     )
 

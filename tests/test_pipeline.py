@@ -42,9 +42,7 @@ stages:
 def write_pipeline(folder: Path, run: Path, *, gwas_pcs: int = 4, clump_r2: float = 0.1) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"pipeline-{gwas_pcs}-{clump_r2}.yaml"
-    path.write_text(
-        SMALL.format(run=run, data=DATA_1KG, gwas_pcs=gwas_pcs, clump_r2=clump_r2)
-    )
+    path.write_text(SMALL.format(run=run, data=DATA_1KG, gwas_pcs=gwas_pcs, clump_r2=clump_r2))
     return path
 
 
@@ -81,8 +79,14 @@ def plan_of(*args: str) -> dict[str, tuple[str, str]]:
             "stages:\n  plink:\n    x: 1\n",
             ":4: unknown stage 'plink' in 'stages'; allowed stages: ingest, qc, simulate-phenotype, gwas, prs, train",
         ),
-        ("colour: red\n", ":3: unknown key 'colour' in 'pipeline file'; allowed keys: run, inputs, hail, stages"),
-        ("stages:\n  gwas:\n    trait: t\n", ":4: stage 'gwas' needs phenotypes: set inputs.phenotypes"),
+        (
+            "colour: red\n",
+            ":3: unknown key 'colour' in 'pipeline file'; allowed keys: run, inputs, hail, stages",
+        ),
+        (
+            "stages:\n  gwas:\n    trait: t\n",
+            ":4: stage 'gwas' needs phenotypes: set inputs.phenotypes",
+        ),
         ("stages:\n  prs: {}\n", ":4: stage 'prs' needs the stage 'gwas'; add it"),
         ("hail:\n  cores: true\n", ":4: 'hail.cores' must be an integer, not True"),
         ("stages:\n  qc:\n    min-maf: 0.9\n", "stages.qc: --min-maf 0.9"),
@@ -103,14 +107,20 @@ def test_missing_inputs_and_bad_options(no_jvm: None, tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("run: r\ninputs:\n  vcfs: nothing/chr*.vcf.gz\n")
     code, _, errors = invoke("run", str(path))
-    assert code == 2 and f"{path}:3: inputs.vcfs: {tmp_path}/nothing/chr*.vcf.gz matches no file" in errors
+    assert (
+        code == 2
+        and f"{path}:3: inputs.vcfs: {tmp_path}/nothing/chr*.vcf.gz matches no file" in errors
+    )
     path.write_text("run: r\n")
     assert "the section 'inputs' (with 'vcfs') is missing" in invoke("run", str(path))[2]
     good = write_pipeline(tmp_path, tmp_path / "run")
     code, _, errors = invoke("run", str(good), "--force", "clumping")
     assert code == 2 and "--force clumping: unknown stage; choose one of ingest, qc" in errors
     code, _, errors = invoke("run", str(good), "--from", "gwas", "--dry-run")
-    assert code == 2 and "--from gwas: the earlier stage 'ingest' is not complete (never ran)" in errors
+    assert (
+        code == 2
+        and "--from gwas: the earlier stage 'ingest' is not complete (never ran)" in errors
+    )
     code, out, _ = invoke("run", str(good), "--dry-run")
     assert code == 0 and "dry run: nothing was run" in out and not (tmp_path / "run").exists()
     assert invoke("status", str(tmp_path))[2].startswith(f"error: {tmp_path}: no manifest.json")
@@ -139,7 +149,7 @@ def reference_run(hail_context: None, tmp_path_factory: pytest.TempPathFactory) 
     folder = tmp_path_factory.mktemp("pipeline")
     run = folder / "reference"
     started = time.monotonic()
-    code, out, errors = invoke("run", str(write_pipeline(folder, run)))
+    code, _, errors = invoke("run", str(write_pipeline(folder, run)))
     assert code == 0, errors
     print(f"reference run: {time.monotonic() - started:.0f} s")
     return run
@@ -206,8 +216,7 @@ def test_killed_run_resumes_to_the_same_outputs(reference_run: Path, tmp_path: P
         while time.monotonic() < deadline and process.poll() is None:
             manifest = run / "manifest.json"
             running = manifest.exists() and (
-                json.loads(manifest.read_text())["stages"].get("qc", {}).get("status")
-                == "running"
+                json.loads(manifest.read_text())["stages"].get("qc", {}).get("status") == "running"
             )
             if running and list((run / "silver").glob(".*.partial-*")):
                 break
@@ -226,7 +235,7 @@ def test_killed_run_resumes_to_the_same_outputs(reference_run: Path, tmp_path: P
     plan = plan_of(str(pipeline))
     assert plan["ingest"][0] == "skip"
     assert plan["qc"] == ("run", "interrupted (left 'running')")
-    code, out, errors = invoke("run", str(pipeline))
+    code, _, errors = invoke("run", str(pipeline))
     assert code == 0, errors
     assert not list(run.glob("**/.*.partial-*"))  # the stage removed the partial outputs
 
@@ -235,8 +244,9 @@ def test_killed_run_resumes_to_the_same_outputs(reference_run: Path, tmp_path: P
         k: v["status"] for k, v in reference.items()
     }
     for name in resumed:
-        assert resumed[name]["pipeline"]["parameters_hash"] == (
-            reference[name]["pipeline"]["parameters_hash"]
+        assert (
+            resumed[name]["pipeline"]["parameters_hash"]
+            == (reference[name]["pipeline"]["parameters_hash"])
         )
         assert resumed[name]["counts"] == reference[name]["counts"], name
     sumstats = "gold/gwas/disease/sumstats.tsv.gz"
@@ -250,14 +260,15 @@ def test_killed_run_resumes_to_the_same_outputs(reference_run: Path, tmp_path: P
 def test_changed_prs_parameter_reruns_prs_only(reference_run: Path) -> None:
     before = stages_of(reference_run)
     pipeline = write_pipeline(reference_run.parent, reference_run, clump_r2=0.2)
-    code, out, errors = invoke("run", str(pipeline))
+    code, _, errors = invoke("run", str(pipeline))
     assert code == 0, errors
     after = stages_of(reference_run)
     for name in ("ingest", "qc", "simulate-phenotype:disease", "gwas:disease"):
         assert after[name]["finished"] == before[name]["finished"], name
     assert after["prs:disease"]["parameters"]["clump_r2"] == 0.2
-    assert after["prs:disease"]["pipeline"]["parameters_hash"] != (
-        before["prs:disease"]["pipeline"]["parameters_hash"]
+    assert (
+        after["prs:disease"]["pipeline"]["parameters_hash"]
+        != (before["prs:disease"]["pipeline"]["parameters_hash"])
     )
     clumps = pd.read_csv(reference_run / "gold" / "prs" / "disease" / "clumps.tsv", sep="\t")
     assert clumps["index_variant"].sum() > 0
