@@ -329,10 +329,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def parameters_of(config: Any, seed: int | None) -> dict[str, Any]:
+def _relative_to_run(value: Any, run_dir: str) -> Any:
+    if isinstance(value, str) and run_dir and value.startswith(run_dir.rstrip("/") + "/"):
+        return "$RUN/" + value[len(run_dir.rstrip("/")) + 1 :]
+    if isinstance(value, dict):
+        return {k: _relative_to_run(v, run_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative_to_run(v, run_dir) for v in value]
+    return value
+
+
+def parameters_of(config: Any, seed: int | None, run_dir: str = "") -> dict[str, Any]:
     """The parameters that identify a stage's output: its config without run
-    folder, overwrite flag and worker counts, plus Hail's seed."""
-    params = _jsonable(config)
+    folder, overwrite flag and worker counts, plus Hail's seed. Paths inside the
+    run folder are written ``$RUN/…`` so a moved run folder keeps its hashes."""
+    params = _relative_to_run(_jsonable(config), run_dir)
     if isinstance(params, dict) and "simulation" in params:  # _Simulation wrapper
         params = params["simulation"]
     for key in ("run_dir", "overwrite", "validation_workers"):
@@ -372,7 +383,7 @@ def _steps(pipeline: Pipeline) -> list[Step]:
                 config = spec.config(pipeline, trait, False)
             except InputError as exc:
                 raise InputError(f"{pipeline.path}: stages.{name}: {exc}") from None
-            params = parameters_of(config, pipeline.seed)
+            params = parameters_of(config, pipeline.seed, pipeline.run_dir)
             steps.append(Step(name, trait, records, config, parameters_hash(params), {}))
     return steps
 
