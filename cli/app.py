@@ -12,9 +12,12 @@ from gwas_prs import __version__
 from gwas_prs.cli import (
     dataproc_command,
     demo_command,
+    export_command,
     gwas_command,
     ingest_command,
     qc_command,
+    query_command,
+    run_command,
     stage_command,
     train_command,
 )
@@ -82,6 +85,10 @@ app.command("train", no_args_is_help=True)(train_command.train)
 app.command("predict", no_args_is_help=True)(train_command.predict)
 app.command("demo")(demo_command.demo)
 app.command("stage", no_args_is_help=True)(stage_command.stage)
+app.command("run", no_args_is_help=True)(run_command.run)
+app.command("status", no_args_is_help=True)(run_command.status)
+app.command("query", no_args_is_help=True)(query_command.query)
+app.command("export", no_args_is_help=True)(export_command.export)
 app.add_typer(dataproc_command.app, name="dataproc")
 
 

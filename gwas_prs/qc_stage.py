@@ -33,7 +33,9 @@ Outputs
 ``RUN/silver/qc/``
     ``sample_qc.tsv`` (every input sample: metrics, ``removed_by``, ``pass``),
     ``variant_qc.ht`` (every input variant: metrics, per-filter flags,
-    ``removed_by``), ``variant_qc_summary.tsv``, ``filter_counts.tsv``,
+    ``removed_by``), ``variant_qc.parquet`` (the same, partitioned by contig,
+    with ``contig``/``position``/``ref``/``alt`` columns),
+    ``variant_qc_summary.tsv``, ``filter_counts.tsv``,
     ``report.html``.
 ``RUN/silver/ancestry/``
     ``pruned_variants.tsv`` (the SNPs used for heterozygosity/KING/PCA),
@@ -410,6 +412,10 @@ def _run(
     vqc_path = storage.join(tmp_qc, "variant_qc.ht")
     variant_qc.variant_qc_table(kept_mt, thresholds, hwe_samples).write(vqc_path, overwrite=True)
     vqc = hl.read_table(vqc_path)
+    # the same table as Parquet by contig, for SQL without a JVM (gwas-prs query)
+    from gwas_prs.parquet import variant_columns, write_table_parquet
+
+    write_table_parquet(variant_columns(vqc), storage.join(tmp_qc, "variant_qc.parquet"))
     vsummary = variant_qc.summarise_variant_qc(vqc)
     before = vsummary["n_variants"]
     hwe_where = f" (controls of {trait.trait})" if trait is not None else ""

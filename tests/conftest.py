@@ -108,3 +108,19 @@ def qc_full_run(
     )
     result = run_qc(QcConfig(run_dir=run_dir), hail)
     return {"run_dir": run_dir, "result": result}
+
+
+@pytest.fixture(scope="session")
+def demo_run(qc_full_run: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The demo run folder (ingest + qc copied from ``qc_full_run``, then
+    ``gwas-prs demo`` for simulate-phenotype, gwas, prs, train and predict) and its output;
+    shared by the demo, query and notebook tests. Do not modify it."""
+    from typer.testing import CliRunner
+
+    from gwas_prs.cli.app import app
+
+    run = tmp_path_factory.mktemp("demo") / "run"
+    shutil.copytree(qc_full_run["run_dir"], run, ignore=shutil.ignore_patterns("tmp", "logs"))
+    result = CliRunner().invoke(app, ["demo", "--run", str(run)])
+    assert result.exit_code == 0, result.output
+    return run, result.output

@@ -1,9 +1,9 @@
 """`gwas-prs demo` on the bundled cohort (through train and predict), and the outputs it leaves.
 
-ingest and qc come from the session's `qc_full_run` (copied into the demo's run
-folder, so the demo skips them, as it does on a second run); the demo then
-simulates the trait, runs the GWAS, the PRS and train, and predicts
-for 20 held-out test samples from a VCF.
+The session fixture `demo_run` (tests/conftest.py) copies ingest and qc from
+`qc_full_run` into the demo's run folder, so the demo skips them, as it does on a
+second run; the demo then simulates the trait, runs the GWAS, the PRS and train,
+and predicts for 20 held-out test samples from a VCF.
 """
 
 from __future__ import annotations
@@ -23,15 +23,6 @@ from tests.cli_helpers import invoke
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def demo_run(qc_full_run: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    run = tmp_path_factory.mktemp("demo") / "run"
-    shutil.copytree(qc_full_run["run_dir"], run, ignore=shutil.ignore_patterns("tmp", "logs"))
-    result = runner.invoke(app, ["demo", "--run", str(run)])
-    assert result.exit_code == 0, result.output
-    return run, result.output
 
 
 def test_demo_skips_complete_stages_and_reports_the_prs(demo_run: tuple[Path, str]) -> None:
@@ -219,9 +210,13 @@ def test_train_twice_gives_identical_metrics(demo_run: tuple[Path, str]) -> None
     assert json.loads(metrics.read_text()) == first  # same seed → the same numbers
 
 
-def test_external_weights_reproduce_the_best_threshold(demo_run: tuple[Path, str]) -> None:
+def test_external_weights_reproduce_the_best_threshold(
+    demo_run: tuple[Path, str], tmp_path: Path
+) -> None:
     """prs --weights on the PGS Catalog file prs wrote gives the same scores."""
-    run, _ = demo_run
+    run = tmp_path / "run"  # a copy: the shared demo run stays as the demo left it
+    shutil.copytree(demo_run[0], run, ignore=shutil.ignore_patterns("silver", "bronze"))
+    (run / "silver").symlink_to(demo_run[0] / "silver")
     folder = run / "gold" / "prs" / "disease"
     metrics = json.loads((folder / "metrics.json").read_text())
     first = pd.read_csv(folder / "scores.tsv", sep="\t").set_index("sample_id")

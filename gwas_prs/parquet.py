@@ -1,0 +1,56 @@
+"""Hail Tables and MatrixTables → Parquet (through Spark), partitioned by contig.
+
+Per-variant tables keep their variant as plain columns ``contig`` (the
+partition column: ``contig=21/part-….parquet``), ``position``, ``ref`` and
+``alt``, so DuckDB, pandas and Spark read them without Hail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def variant_columns(ht: Any) -> Any:
+    """``ht`` keyed by locus/alleles → unkeyed, with contig/position/ref/alt first."""
+    import hail as hl
+
+    fields = [f for f in ht.row if f not in ("locus", "alleles")]
+    ht = ht.key_by()
+    return ht.select(
+        contig=ht.locus.contig,
+        position=ht.locus.position,
+        ref=ht.alleles[0],
+        alt=hl.delimit(ht.alleles[1:], ","),
+        **{f: ht[f] for f in fields},
+    )
+
+
+def write_table_parquet(ht: Any, path: str, *, partition_by: str | None = "contig") -> int:
+    """Write a Hail Table as Parquet (nested structs flattened to ``a.b`` columns).
+
+    Returns the number of rows written. ``path`` must not exist.
+    """
+    frame = ht.to_spark(flatten=True)
+    writer = frame.write.mode("error")
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.parquet(path)
+    return int(frame.sparkSession.read.parquet(path).count())
+
+
+def entries_long(mt: Any) -> Any:
+    """One row per (variant, sample): contig, position, ref, alt, sample_id,
+    ``gt`` (VCF-style text, ``0|1``), ``n_alt`` (ALT dosage 0/1/2, missing if uncalled)."""
+    import hail as hl
+
+    mt = mt.select_entries("GT")
+    ht = mt.entries().key_by()
+    return ht.select(
+        contig=ht.locus.contig,
+        position=ht.locus.position,
+        ref=ht.alleles[0],
+        alt=hl.delimit(ht.alleles[1:], ","),
+        sample_id=ht.s,
+        gt=hl.str(ht.GT),
+        n_alt=ht.GT.n_alt_alleles(),
+    )
