@@ -15,6 +15,7 @@ from gwas_prs.cli import (
     gwas_command,
     ingest_command,
     qc_command,
+    simulate_cohort_command,
     stage_command,
 )
 from gwas_prs.cli.console import configure_logging, print_error
@@ -79,6 +80,7 @@ app.command("gwas", no_args_is_help=True)(gwas_command.gwas)
 app.command("prs", no_args_is_help=True)(gwas_command.prs)
 app.command("demo")(demo_command.demo)
 app.command("stage", no_args_is_help=True)(stage_command.stage)
+app.command("simulate-cohort")(simulate_cohort_command.simulate_cohort)
 app.add_typer(dataproc_command.app, name="dataproc")
 
 
