@@ -22,10 +22,12 @@ full EM gives: identical index variants.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -217,6 +219,30 @@ def runs_locally() -> bool:
     return master.startswith("local")
 
 
+@contextlib.contextmanager
+def exported_bed(mt: Any) -> Iterator[tuple[npt.NDArray[np.uint8], int]]:
+    """``mt``'s ``GT`` as a memory-mapped PLINK 1 .bed (rows = variants in ``mt``'s
+    order, columns = samples in column order), in a temporary local folder
+    removed on exit. Yields the ``(n_variants, ceil(n_samples / 4))`` byte array
+    and the number of samples; decode with :func:`read_bed_rows`. Local mode only."""
+    import hail as hl
+
+    with tempfile.TemporaryDirectory(prefix="gwas-prs-bed-") as tmp:
+        prefix = os.path.join(tmp, "g")
+        slim = mt.select_rows().select_cols().select_entries("GT")
+        hl.export_plink(slim, "file://" + prefix, ind_id=hl.str(slim.col_key[0]))
+        with open(prefix + ".fam") as fam:
+            n_samples = sum(1 for _ in fam)
+        with open(prefix + ".bim") as bim:
+            n_variants = sum(1 for _ in bim)
+        per_variant = (n_samples + 3) // 4
+        bed = np.memmap(
+            prefix + ".bed", dtype=np.uint8, mode="r", offset=3, shape=(n_variants, per_variant)
+        )
+        yield bed, n_samples
+        del bed
+
+
 def local_ld_edges(
     mt: Any, contigs: npt.NDArray[Any], positions: npt.NDArray[np.int64], radius_kb: int, r2: float
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -225,17 +251,6 @@ def local_ld_edges(
     ``contigs``/``positions`` are the rows' loci in row order. Returns row-index
     pairs ``i < j`` within ``radius_kb`` with PLINK 1.9 r² ``>= r2``.
     """
-    import hail as hl
-
     starts, stops = locus_windows_np(contigs, positions, radius_kb * 1000)
-    with tempfile.TemporaryDirectory(prefix="gwas-prs-clump-") as tmp:
-        prefix = os.path.join(tmp, "ld")
-        slim = mt.select_rows().select_cols().select_entries("GT")
-        hl.export_plink(slim, "file://" + prefix, ind_id=hl.str(slim.col_key[0]))
-        with open(prefix + ".fam") as fam:
-            n_samples = sum(1 for _ in fam)
-        per_variant = (n_samples + 3) // 4
-        bed = np.memmap(
-            prefix + ".bed", dtype=np.uint8, mode="r", offset=3, shape=(len(positions), per_variant)
-        )
+    with exported_bed(mt) as (bed, n_samples):
         return banded_edges(bed, n_samples, starts, stops, r2)
