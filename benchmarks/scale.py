@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> None:
                     (theirs[n]["peak_rss_mib"] for n in names if n in theirs), default=None
                 ),
                 "ratio": ratio(mine, p),
-                "Mgenotypes_per_s_beyond_fixed": round(genotypes / work / 1e6, 2)
+                "Mgenotypes_per_s_beyond_fixed": float(f"{genotypes / work / 1e6:.3g}")
                 if mine.get("rc") == 0 and work > 0
                 else None,
                 "load1": mine.get("loadavg_before", [None])[0],
