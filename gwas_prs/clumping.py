@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gwas_prs.errors import InputError
-from gwas_prs.ld_local import local_ld_edges, runs_locally
+from gwas_prs.ld_local import banded_edges, exported_bed, locus_windows_np, runs_locally
 
 logger = logging.getLogger(__name__)
 
@@ -303,18 +303,41 @@ def clump_variants(mt: Any, p_expr: Any, params: ClumpParameters) -> Any:
     mt = mt.filter_rows(hl.is_defined(mt._clump_p) & (mt._clump_p <= max(params.p1, params.p2)))
     mt = mt.select_rows("_clump_p").select_cols().select_entries("GT")
     mt = mt.add_row_index("_clump_idx")
-    rows = mt.rows().select("_clump_p", "_clump_idx").collect()
-    n = len(rows)
-    logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
-    p_values = np.array([r._clump_p for r in rows], dtype=np.float64)
-    if n == 0:
-        edges_i = edges_j = np.zeros(0, dtype=np.int64)
-    elif runs_locally():
+    p_values: npt.NDArray[np.float64]
+    if runs_locally():
+        import pandas as pd
+
+        # one Hail pass: the .bed for the LD, its .bim for the loci and p-values
+        # (written as the variant ID; Java's Double.toString round-trips exactly)
+        with exported_bed(mt, varid=hl.str(mt._clump_p)) as (bed, n_samples, prefix):
+            bim = pd.read_csv(
+                prefix + ".bim",
+                sep="\t",
+                header=None,
+                dtype=str,
+                names=["contig", "p", "cm", "position", "alt", "ref"],
+                keep_default_na=False,
+            )
+            n = len(bim)
+            logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
+            p_values = np.asarray(bim["p"].to_numpy(dtype=np.float64), dtype=np.float64)
+            contigs = bim["contig"].to_numpy(dtype=object)
+            positions = np.asarray(bim["position"].to_numpy(dtype=np.int64), dtype=np.int64)
+            alleles = [[r, a] for r, a in zip(bim["ref"], bim["alt"], strict=True)]
+            starts, stops = locus_windows_np(contigs, positions, params.kb * 1000)
+            edges_i, edges_j = banded_edges(bed, n_samples, starts, stops, params.r2)
+    else:
+        rows = mt.rows().select("_clump_p").collect()
+        n = len(rows)
+        logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
+        p_values = np.array([r._clump_p for r in rows], dtype=np.float64)
         contigs = np.array([r.locus.contig for r in rows], dtype=object)
         positions = np.array([r.locus.position for r in rows], dtype=np.int64)
-        edges_i, edges_j = local_ld_edges(mt, contigs, positions, params.kb, params.r2)
-    else:
-        edges_i, edges_j = ld_edges(mt, params)
+        alleles = [list(r.alleles) for r in rows]
+        if n == 0:
+            edges_i = edges_j = np.zeros(0, dtype=np.int64)
+        else:
+            edges_i, edges_j = ld_edges(mt, params)
     result = greedy_clump(p_values, edges_i, edges_j, params)
     sizes = np.bincount(result.clump[result.clump >= 0], minlength=n)
     # the result as a Hail pipeline over the candidates' rows, the clumping
@@ -325,9 +348,9 @@ def clump_variants(mt: Any, p_expr: Any, params: ClumpParameters) -> Any:
     owner_of = hl.literal(result.clump.tolist(), dtype=hl.tarray(hl.tint32))
     is_index_of = hl.literal(result.is_index.tolist(), dtype=hl.tarray(hl.tbool))
     size_of = hl.literal(sizes.tolist(), dtype=hl.tarray(hl.tint64))
-    contig_of = hl.literal([r.locus.contig for r in rows], dtype=hl.tarray(hl.tstr))
-    position_of = hl.literal([r.locus.position for r in rows], dtype=hl.tarray(hl.tint32))
-    alleles_of = hl.literal([list(r.alleles) for r in rows], dtype=hl.tarray(hl.tarray(hl.tstr)))
+    contig_of = hl.literal([str(c) for c in contigs], dtype=hl.tarray(hl.tstr))
+    position_of = hl.literal(positions.tolist(), dtype=hl.tarray(hl.tint32))
+    alleles_of = hl.literal(alleles, dtype=hl.tarray(hl.tarray(hl.tstr)))
     owner = hl.max(owner_of[k], 0)
     has_owner = owner_of[k] >= 0
     table = table.select(

@@ -220,26 +220,34 @@ def runs_locally() -> bool:
 
 
 @contextlib.contextmanager
-def exported_bed(mt: Any) -> Iterator[tuple[npt.NDArray[np.uint8], int]]:
+def exported_bed(mt: Any, varid: Any = None) -> Iterator[tuple[npt.NDArray[np.uint8], int, str]]:
     """``mt``'s ``GT`` as a memory-mapped PLINK 1 .bed (rows = variants in ``mt``'s
     order, columns = samples in column order), in a temporary local folder
-    removed on exit. Yields the ``(n_variants, ceil(n_samples / 4))`` byte array
-    and the number of samples; decode with :func:`read_bed_rows`. Local mode only."""
+    removed on exit. Yields the ``(n_variants, ceil(n_samples / 4))`` byte array,
+    the number of samples and the fileset prefix (``.bim`` columns: contig,
+    ``varid`` — a row expression of ``mt``, default the variant string —, cM,
+    position, ALT, REF); decode with :func:`read_bed_rows`. Local mode only."""
     import hail as hl
 
     with tempfile.TemporaryDirectory(prefix="gwas-prs-bed-") as tmp:
         prefix = os.path.join(tmp, "g")
-        slim = mt.select_rows().select_cols().select_entries("GT")
-        hl.export_plink(slim, "file://" + prefix, ind_id=hl.str(slim.col_key[0]))
+        slim = mt.select_rows(
+            _varid=hl.variant_str(mt.locus, mt.alleles) if varid is None else varid
+        )
+        slim = slim.select_cols().select_entries("GT")
+        hl.export_plink(slim, "file://" + prefix, ind_id=hl.str(slim.col_key[0]), varid=slim._varid)
         with open(prefix + ".fam") as fam:
             n_samples = sum(1 for _ in fam)
         with open(prefix + ".bim") as bim:
             n_variants = sum(1 for _ in bim)
         per_variant = (n_samples + 3) // 4
+        if n_variants == 0:
+            yield np.zeros((0, per_variant), dtype=np.uint8), n_samples, prefix
+            return
         bed = np.memmap(
             prefix + ".bed", dtype=np.uint8, mode="r", offset=3, shape=(n_variants, per_variant)
         )
-        yield bed, n_samples
+        yield bed, n_samples, prefix
         del bed
 
 
@@ -252,5 +260,5 @@ def local_ld_edges(
     pairs ``i < j`` within ``radius_kb`` with PLINK 1.9 r² ``>= r2``.
     """
     starts, stops = locus_windows_np(contigs, positions, radius_kb * 1000)
-    with exported_bed(mt) as (bed, n_samples):
+    with exported_bed(mt) as (bed, n_samples, _):
         return banded_edges(bed, n_samples, starts, stops, r2)

@@ -38,7 +38,7 @@ def local_hwe_pca(mt: Any, k: int) -> tuple[list[float], float, Any, Any, int]:
     ``locus``, ``alleles`` → ``loadings``, ``pca_af``)."""
     import hail as hl
 
-    with exported_bed(mt) as (bed, n_samples):
+    with exported_bed(mt) as (bed, n_samples, _):
         n_rows = bed.shape[0]
         af = np.zeros(n_rows)
         for a in range(0, n_rows, CHUNK_VARIANTS):
