@@ -41,8 +41,8 @@ out["n_numpy"], out["n_hail"] = len(m), len(h)
 common = m.index.intersection(h.index)
 out["same_pairs"] = set(m.index) == set(h.index)
 out["max_abs_diff"] = float((m.loc[common] - h.loc[common]).abs().max())
-out["only_numpy"] = [list(x) + [float(m[x])] for x in list(set(m.index) - set(h.index))[:5]]
-out["only_hail"] = [list(x) + [float(h[x])] for x in list(set(h.index) - set(m.index))[:5]]
+out["only_numpy"] = [[*list(x), float(m[x])] for x in list(set(m.index) - set(h.index))[:5]]
+out["only_hail"] = [[*list(x), float(h[x])] for x in list(set(h.index) - set(m.index))[:5]]
 print(json.dumps(out, indent=1))
 with open(OUT, "w") as handle:
     json.dump(out, handle, indent=1)
