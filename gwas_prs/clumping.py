@@ -12,9 +12,9 @@ genotypes (:func:`haplotype_r2_expr`), not the squared dosage correlation.
 
 How it scales: LD is computed only among candidates (``p <= max(p1, p2)``) and
 only within the window. In Hail local mode the candidates are exported once as a
-PLINK .bed and the banded products run in numpy (:mod:`gwas_prs.ld_local`, 1,000×
-faster at small sizes); on a cluster they are banded block-sparse matrix products; only pairs
-with ``r² >= r2`` leave the cluster, as an edge list whose size grows with
+PLINK .bed and the banded products run in numpy (:mod:`gwas_prs.ld_local`; 15×
+faster than the BlockMatrix path on the bundled cohort); on a cluster they are
+banded block-sparse matrix products. Only pairs with ``r² >= r2`` leave, as an edge list whose size grows with
 variants × window, never variants². The greedy pass over that edge list is
 linear in variants + edges (:func:`greedy_clump`).
 """
