@@ -52,6 +52,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """gwas, clumping and scoring timed against PLINK on a finished demo run (benchmarks/run.py)."""
+    """Stages timed against PLINK: ``-- --size small|medium|large`` on a simulated cohort
+    (benchmarks/scale.py), else gwas/clump/score on a finished demo run (benchmarks/run.py)."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "benchmarks.run", *session.posargs)
+    sized = any(a == "--size" or a.startswith("--size=") for a in session.posargs)
+    session.run("python", "-m", "benchmarks.scale" if sized else "benchmarks.run", *session.posargs)

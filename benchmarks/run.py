@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trait", default="disease")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--name", default="bundled", help="results file: DATE-NAME.json/.md")
     args = parser.parse_args(argv)
 
     import hail as hl
@@ -230,11 +231,12 @@ def main(argv: list[str] | None = None) -> None:
         "machine": f"{os.cpu_count()} cores, {platform.platform()}",
         "hail_start_s": round(hail_start, 1),
         "hail_empty_job_s": round(empty_job, 3),
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         "stages": rows,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"{result['date']}-bundled"
+    stem = out / f"{result['date']}-{args.name}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     table_md = pd.DataFrame(rows).to_markdown(index=False)
     stem.with_suffix(".md").write_text(

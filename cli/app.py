@@ -18,6 +18,7 @@ from gwas_prs.cli import (
     qc_command,
     query_command,
     run_command,
+    simulate_cohort_command,
     stage_command,
     train_command,
 )
@@ -89,6 +90,7 @@ app.command("run", no_args_is_help=True)(run_command.run)
 app.command("status", no_args_is_help=True)(run_command.status)
 app.command("query", no_args_is_help=True)(query_command.query)
 app.command("export", no_args_is_help=True)(export_command.export)
+app.command("simulate-cohort")(simulate_cohort_command.simulate_cohort)
 app.add_typer(dataproc_command.app, name="dataproc")
 
 

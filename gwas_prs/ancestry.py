@@ -116,10 +116,18 @@ def hwe_pca(mt: Any, k: int) -> PcaResult:
     """HWE-normalised PCA with loadings and the allele frequencies used.
 
     ``mt`` holds the pruned SNPs and the samples to analyse. The total variance
-    is computed in the same standardisation (an extra pass over ``mt``).
+    is computed in the same standardisation (an extra pass over ``mt``). In Hail
+    local mode (up to 20,000 samples) the same decomposition is computed exactly
+    in numpy (:mod:`gwas_prs.pca_local`), much faster on one machine.
     """
     import hail as hl
 
+    from gwas_prs.ld_local import runs_locally
+    from gwas_prs.pca_local import MAX_SAMPLES, local_hwe_pca
+
+    if runs_locally() and mt.count_cols() <= MAX_SAMPLES:
+        eigenvalues, total, scores, loadings, n_variants = local_hwe_pca(mt, k)
+        return PcaResult(eigenvalues, total, scores, loadings, n_variants)
     stats = hl.agg.call_stats(mt.GT, mt.alleles)
     mt = mt.annotate_rows(pca_af=stats.AC[1] / stats.AN, _n=stats.AN / 2)
     mt = mt.filter_rows((mt.pca_af > 0) & (mt.pca_af < 1))

@@ -185,8 +185,57 @@ def kinship_degree(phi: float) -> str:
     return "unrelated"
 
 
+#: Largest sample count for the numpy KING (three N × N float64 count matrices).
+LOCAL_KING_MAX_SAMPLES = 12_000
+
+
+def local_king_pairs(mt_pruned: Any, min_kinship: float) -> pd.DataFrame:
+    """KING-robust kinship in numpy (Hail local mode), as ``plink2 --make-king-table``.
+
+    The genotypes are exported once as a PLINK .bed; over the variants called
+    in both samples, ``phi = 1/2 + (2·(HetHet - 2·IBS0) - Het_i - Het_j) / (4·m)``
+    with ``m = min(Het_i, Het_j)`` (Manichaikul et al. 2010, between-family
+    estimator; :func:`hail.king` computes the same on BlockMatrices). Count
+    matrices come from float32 BLAS products of variant chunks (exact integers),
+    accumulated in float64. Returns ``i``, ``j`` (``i < j``), ``kinship``.
+    """
+    from gwas_prs.ld_local import exported_bed, read_bed_rows
+
+    with exported_bed(mt_pruned) as (bed, n, prefix):
+        with open(prefix + ".fam") as fam:
+            ids = np.array([line.split()[1] for line in fam], dtype=object)
+        het_het = np.zeros((n, n))
+        opposite = np.zeros((n, n))
+        het_called = np.zeros((n, n))  # [i, j]: hets of i where j is called
+        for a in range(0, bed.shape[0], 4096):
+            g = read_bed_rows(bed, a, min(a + 4096, bed.shape[0]), n)
+            het = (g == 1).astype(np.float32)
+            called = (g >= 0).astype(np.float32)
+            het_het += het.T @ het
+            opposite += (g == 0).astype(np.float32).T @ (g == 2).astype(np.float32)
+            het_called += het.T @ called
+    ibs0 = opposite + opposite.T
+    smaller = np.minimum(het_called, het_called.T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Hail's order of operations, so pairs at a threshold fall on the same side
+        phi = 0.5 + (2 * (het_het - 2 * ibs0) - het_called - het_called.T) / (4 * smaller)
+    rows, cols = np.nonzero(np.triu(phi > min_kinship, k=1))
+    first, second = ids[rows], ids[cols]
+    swap = second < first
+    return pd.DataFrame(
+        {
+            "i": np.where(swap, second, first).astype(str),
+            "j": np.where(swap, first, second).astype(str),
+            "kinship": phi[rows, cols].astype(np.float64),
+        }
+    )
+
+
 def king_pairs(mt_pruned: Any, min_kinship: float = KINSHIP_REPORT_MIN) -> pd.DataFrame:
     """KING-robust kinship of every pair with ``phi > min_kinship``.
+
+    In Hail local mode (up to 12,000 samples) computed in numpy
+    (:func:`local_king_pairs`), else with :func:`hail.king`.
 
     Returns
     -------
@@ -195,11 +244,16 @@ def king_pairs(mt_pruned: Any, min_kinship: float = KINSHIP_REPORT_MIN) -> pd.Da
     """
     import hail as hl
 
-    king = hl.king(mt_pruned.GT)
-    pairs = king.filter_entries((king.s_1 < king.s) & (king.phi > min_kinship)).entries()
-    pairs = pairs.select(i=pairs.s_1, j=pairs.s, kinship=pairs.phi).key_by()
-    pairs = pairs.select("i", "j", "kinship")
-    frame = pairs.to_pandas()
+    from gwas_prs.ld_local import runs_locally
+
+    if runs_locally() and mt_pruned.count_cols() <= LOCAL_KING_MAX_SAMPLES:
+        frame = local_king_pairs(mt_pruned, min_kinship)
+    else:
+        king = hl.king(mt_pruned.GT)
+        pairs = king.filter_entries((king.s_1 < king.s) & (king.phi > min_kinship)).entries()
+        pairs = pairs.select(i=pairs.s_1, j=pairs.s, kinship=pairs.phi).key_by()
+        pairs = pairs.select("i", "j", "kinship")
+        frame = pairs.to_pandas()
     if frame.empty:
         frame = pd.DataFrame(
             {

@@ -1,0 +1,264 @@
+"""PLINK 1.9 clumping LD on one machine: banded r² in numpy instead of BlockMatrix jobs.
+
+:func:`gwas_prs.clumping.ld_edges` builds the 3×3 genotype tables of every pair
+inside the clumping window from Hail BlockMatrix products: correct on a cluster,
+but on one machine each product is several Spark jobs with a fixed cost of
+seconds, so clumping 6,000 variants took 30 s where ``plink1.9 --clump`` takes
+0.02 s. When Hail runs locally (``local[N]``) the candidates' genotypes are
+exported once as a PLINK 1 ``.bed`` (2 bits per genotype, one Hail pass) and
+the same tables come from float32 BLAS products of consecutive row chunks
+against their window (integer counts, exact below 2^24 samples), with the
+``.bed`` memory-mapped so memory stays at one chunk plus its window.
+
+The r² is PLINK 1.9's EM haplotype r², the very expression of
+:func:`gwas_prs.clumping.haplotype_r2_expr`, evaluated only where it can
+matter: the haplotype frequency ``p11`` lies in ``[x11/n, (x11 + h)/n]`` whatever
+the EM does (``h`` double heterozygotes, ``pA`` and ``pB`` do not depend on the
+phase), so ``D = p11 - pA·pB`` is bounded and a pair whose bound on r² is
+clearly below (above) the threshold is decided without EM. The margin (1e-6
+relative) is far above floating-point error, so the edge list is the one the
+full EM gives: identical index variants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+logger = logging.getLogger(__name__)
+
+#: EM iterations, as :data:`gwas_prs.clumping.EM_ITERATIONS`.
+EM_ITERATIONS = 60
+#: Relative margin around the r² threshold inside which the EM is run.
+BOUND_MARGIN = 1e-6
+
+# PLINK 1 .bed 2-bit codes as written by hl.export_plink (A1 = ALT):
+# 00 hom A1 (2 ALT), 01 missing, 10 het, 11 hom A2 (0 ALT)
+_CODE_TO_ALT = np.array([2, -1, 1, 0], dtype=np.int8)
+_BYTE_TO_ALT = _CODE_TO_ALT[(np.arange(256)[:, None] >> (2 * np.arange(4))[None, :]) & 3]
+
+
+def locus_windows_np(
+    contigs: npt.NDArray[Any], positions: npt.NDArray[np.int64], radius: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Like :func:`hail.linalg.utils.locus_windows`: rows within ``radius`` bp (inclusive).
+
+    Rows must be sorted by locus (contigs contiguous, positions ascending).
+    Returns ``starts``, ``stops`` (row ``i``'s window is ``starts[i]:stops[i]``).
+    """
+    n = len(positions)
+    starts = np.empty(n, dtype=np.int64)
+    stops = np.empty(n, dtype=np.int64)
+    cuts = [0, *(np.flatnonzero(contigs[1:] != contigs[:-1]) + 1).tolist(), n]
+    for s, e in itertools.pairwise(cuts):
+        pos = positions[s:e]
+        starts[s:e] = s + np.searchsorted(pos, pos - radius, side="left")
+        stops[s:e] = s + np.searchsorted(pos, pos + radius, side="right")
+    return starts, stops
+
+
+def read_bed_rows(bed: npt.NDArray[np.uint8], first: int, stop: int, n_samples: int) -> Any:
+    """ALT-allele counts (int8, -1 = missing) of variants ``first:stop`` of a memory-mapped .bed."""
+    raw = np.asarray(bed[first:stop])
+    return _BYTE_TO_ALT[raw].reshape(stop - first, -1)[:, :n_samples]
+
+
+def haplotype_r2(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """PLINK 1.9 EM r² from 3×3 genotype counts ``t[:, 3a+b]`` (numpy twin of
+    :func:`gwas_prs.clumping.haplotype_r2_expr`; NaN for a monomorphic variant)."""
+    x11 = 2 * t[:, 8] + t[:, 7] + t[:, 5]
+    x10 = 2 * t[:, 6] + t[:, 7] + t[:, 3]
+    x01 = 2 * t[:, 2] + t[:, 5] + t[:, 1]
+    x00 = 2 * t[:, 0] + t[:, 1] + t[:, 3]
+    h = t[:, 4]
+    n = x11 + x10 + x01 + x00 + 2 * h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p11, p10 = (x11 + h / 2) / n, (x10 + h / 2) / n
+        p01, p00 = (x01 + h / 2) / n, (x00 + h / 2) / n
+        em = np.flatnonzero(h > 0)
+        if len(em):
+            e11, e10, e01, e00 = x11[em], x10[em], x01[em], x00[em]
+            eh, en = h[em], n[em]
+            q11, q10, q01, q00 = p11[em], p10[em], p01[em], p00[em]
+            for _ in range(EM_ITERATIONS):
+                coupled = q11 * q00
+                total = coupled + q10 * q01
+                f = np.where(total > 0, coupled / np.where(total > 0, total, 1.0), 0.5)
+                q11 = (e11 + f * eh) / en
+                q10 = (e10 + (1 - f) * eh) / en
+                q01 = (e01 + (1 - f) * eh) / en
+                q00 = (e00 + f * eh) / en
+            p11[em], p10[em], p01[em] = q11, q10, q01
+        plain = np.flatnonzero(h == 0)
+        p11[plain], p10[plain], p01[plain] = (
+            x11[plain] / n[plain],
+            x10[plain] / n[plain],
+            x01[plain] / n[plain],
+        )
+        p_a = p11 + p10
+        p_b = p11 + p01
+        d = p11 - p_a * p_b
+        return np.asarray(d * d / (p_a * (1 - p_a) * p_b * (1 - p_b)))
+
+
+def r2_edges_from_tables(t: npt.NDArray[np.float64], r2: float) -> npt.NDArray[np.bool_]:
+    """Which pairs (rows of 3×3 tables ``t``) have EM r² ``>= r2``; EM only where needed."""
+    x11 = 2 * t[:, 8] + t[:, 7] + t[:, 5]
+    x10 = 2 * t[:, 6] + t[:, 7] + t[:, 3]
+    x01 = 2 * t[:, 2] + t[:, 5] + t[:, 1]
+    x00 = 2 * t[:, 0] + t[:, 1] + t[:, 3]
+    h = t[:, 4]
+    n = x11 + x10 + x01 + x00 + 2 * h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_a = (x11 + x10 + h) / n
+        p_b = (x11 + x01 + h) / n
+        denominator = p_a * (1 - p_a) * p_b * (1 - p_b)
+        d_lo = x11 / n - p_a * p_b
+        d_hi = (x11 + h) / n - p_a * p_b
+        high = np.maximum(d_lo * d_lo, d_hi * d_hi) / denominator
+        low = np.where((d_lo <= 0) & (d_hi >= 0), 0.0, np.minimum(d_lo * d_lo, d_hi * d_hi))
+        low = low / denominator
+    valid = denominator > 1e-12
+    sure = valid & (low >= r2 * (1 + BOUND_MARGIN))
+    unsure = np.flatnonzero(valid & ~sure & (high >= r2 * (1 - BOUND_MARGIN)))
+    result = sure.copy()
+    if len(unsure):
+        result[unsure] = haplotype_r2(t[unsure]) >= r2
+    return result
+
+
+def banded_edges(
+    bed: npt.NDArray[np.uint8],
+    n_samples: int,
+    starts: npt.NDArray[np.int64],
+    stops: npt.NDArray[np.int64],
+    r2: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Pairs ``i < j < stops[i]`` of .bed rows with PLINK 1.9 r² ``>= r2`` (chunked BLAS)."""
+    del starts  # pairs are enumerated forwards: j in (i, stops[i])
+    n = len(stops)
+    forward = stops - np.arange(n)
+    chunk = int(np.clip(2 * np.median(forward) if n else 128, 128, 2048))
+    found_i: list[npt.NDArray[np.int64]] = []
+    found_j: list[npt.NDArray[np.int64]] = []
+    pairs_total = n_edges = 0
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        stop = int(stops[a:b].max())
+        if stop <= a + 1:
+            continue
+        g = read_bed_rows(bed, a, stop, n_samples)
+        called = g >= 0
+        dos = np.where(called, g, 0).astype(np.float32)
+        het = (g == 1).astype(np.float32)
+        m = b - a
+        rows = np.arange(a, b)[:, None]
+        cols = np.arange(a, stop)[None, :]
+        ii, kk = np.nonzero((cols > rows) & (cols < stops[a:b][:, None]))
+        if len(ii) == 0:
+            continue
+        jj = kk  # local column index of j within [a, stop)
+
+        def pick(left: Any, right: Any, m: int = m, ii: Any = ii, kk: Any = kk) -> Any:
+            return np.asarray((left[:m] @ right.T)[ii, kk], dtype=np.float64)
+
+        t11 = pick(het, het)
+        dh_ab = pick(dos, het)
+        dh_ba = pick(het, dos)
+        dd = pick(dos, dos)
+        if called.all():
+            het_count = het.sum(axis=1, dtype=np.float64)
+            dos_count = dos.sum(axis=1, dtype=np.float64)
+            hc_ab, dc_ab = het_count[ii], dos_count[ii]
+            hc_ba, dc_ba = het_count[jj], dos_count[jj]
+            total = np.full(len(ii), float(n_samples))
+        else:
+            cal = called.astype(np.float32)
+            dc_ab, dc_ba = pick(dos, cal), pick(cal, dos)
+            hc_ab, hc_ba = pick(het, cal), pick(cal, het)
+            total = pick(cal, cal)
+        t21 = (dh_ab - t11) / 2
+        t12 = (dh_ba - t11) / 2
+        t22 = (dd - t11 - 2 * t12 - 2 * t21) / 4
+        a1, b1 = hc_ab, hc_ba
+        a2, b2 = (dc_ab - a1) / 2, (dc_ba - b1) / 2
+        t10 = a1 - t11 - t12
+        t20 = a2 - t21 - t22
+        t01 = b1 - t11 - t21
+        t02 = b2 - t12 - t22
+        t00 = total - a1 - a2 - t01 - t02
+        tables = np.stack([t00, t01, t02, t10, t11, t12, t20, t21, t22], axis=1)
+        keep = r2_edges_from_tables(tables, r2)
+        pairs_total += len(ii)
+        found_i.append(a + ii[keep])
+        found_j.append(a + jj[keep])
+        n_edges += int(keep.sum())
+    logger.info("clumping LD: %d pairs in windows, %d with r2 >= %s", pairs_total, n_edges, r2)
+    if not found_i:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    return np.concatenate(found_i).astype(np.int64), np.concatenate(found_j).astype(np.int64)
+
+
+def runs_locally() -> bool:
+    """True when Hail runs in Spark local mode (executors share this machine's disk)."""
+    try:
+        import hail as hl
+
+        master = str(hl.spark_context().master)
+    except Exception:  # any other backend: use the distributed path
+        return False
+    return master.startswith("local")
+
+
+@contextlib.contextmanager
+def exported_bed(mt: Any, varid: Any = None) -> Iterator[tuple[npt.NDArray[np.uint8], int, str]]:
+    """``mt``'s ``GT`` as a memory-mapped PLINK 1 .bed (rows = variants in ``mt``'s
+    order, columns = samples in column order), in a temporary local folder
+    removed on exit. Yields the ``(n_variants, ceil(n_samples / 4))`` byte array,
+    the number of samples and the fileset prefix (``.bim`` columns: contig,
+    ``varid`` — a row expression of ``mt``, default the variant string —, cM,
+    position, ALT, REF); decode with :func:`read_bed_rows`. Local mode only."""
+    import hail as hl
+
+    with tempfile.TemporaryDirectory(prefix="gwas-prs-bed-") as tmp:
+        prefix = os.path.join(tmp, "g")
+        slim = mt.select_rows(
+            _varid=hl.variant_str(mt.locus, mt.alleles) if varid is None else varid
+        )
+        slim = slim.select_cols().select_entries("GT")
+        hl.export_plink(slim, "file://" + prefix, ind_id=hl.str(slim.col_key[0]), varid=slim._varid)
+        with open(prefix + ".fam") as fam:
+            n_samples = sum(1 for _ in fam)
+        with open(prefix + ".bim") as bim:
+            n_variants = sum(1 for _ in bim)
+        per_variant = (n_samples + 3) // 4
+        if n_variants == 0:
+            yield np.zeros((0, per_variant), dtype=np.uint8), n_samples, prefix
+            return
+        bed = np.memmap(
+            prefix + ".bed", dtype=np.uint8, mode="r", offset=3, shape=(n_variants, per_variant)
+        )
+        yield bed, n_samples, prefix
+        del bed
+
+
+def local_ld_edges(
+    mt: Any, contigs: npt.NDArray[Any], positions: npt.NDArray[np.int64], radius_kb: int, r2: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Clumping LD edges of the rows of ``mt`` (``GT``), exported once as a local .bed.
+
+    ``contigs``/``positions`` are the rows' loci in row order. Returns row-index
+    pairs ``i < j`` within ``radius_kb`` with PLINK 1.9 r² ``>= r2``.
+    """
+    starts, stops = locus_windows_np(contigs, positions, radius_kb * 1000)
+    with exported_bed(mt) as (bed, n_samples, _):
+        return banded_edges(bed, n_samples, starts, stops, r2)
