@@ -95,7 +95,7 @@ def print_plan(the_plan: Plan) -> None:
 
 def print_stage_result(step: Step, result: Any) -> None:
     """The summary of each stage command, as the stage's own command prints it."""
-    from gwas_prs.cli import gwas_command, ingest_command, qc_command
+    from gwas_prs.cli import gwas_command, ingest_command, qc_command, train_command
 
     printers: dict[str, Callable[[Any], None]] = {
         "ingest": ingest_command.print_ingest_summary,
@@ -103,6 +103,7 @@ def print_stage_result(step: Step, result: Any) -> None:
         "simulate-phenotype": gwas_command.print_simulation_summary,
         "gwas": gwas_command.print_gwas_summary,
         "prs": gwas_command.print_prs_summary,
+        "train": train_command.print_train_summary,
     }
     printer = printers.get(step.stage)
     if printer is not None:

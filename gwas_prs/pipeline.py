@@ -225,7 +225,7 @@ def _prs_inputs(p: Pipeline, trait: str | None) -> list[str]:
 def _train_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
     # The train stage lives in gwas_prs.train_stage (imported only when a
     # pipeline asks for it, so pipelines without it work where it is absent).
-    from gwas_prs.train_stage import TrainConfig  # type: ignore[import-not-found,unused-ignore]
+    from gwas_prs.train_stage import TrainConfig
 
     s = p.stages["train"]
     return TrainConfig(
@@ -242,7 +242,7 @@ def _train_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
 
 
 def _train_run(config: Any, hail: HailConfig) -> Any:
-    from gwas_prs.train_stage import run_train  # type: ignore[import-not-found,unused-ignore]
+    from gwas_prs.train_stage import run_train
 
     return run_train(config, hail)
 
@@ -579,6 +579,7 @@ KEY_COUNTS: dict[str, tuple[str, ...]] = {
     "simulate-phenotype": ("samples", "cases"),
     "gwas": ("variants_tested", "genome_wide_significant", "lambda_gc"),
     "prs": ("best_threshold", "test.with_prs"),
+    "train": ("test", "xgboost_roc_auc", "covariates_pcs_prs_roc_auc"),
 }
 _COUNT_LABELS = {
     "samples_out": "samples",
@@ -588,6 +589,9 @@ _COUNT_LABELS = {
     "variants_tested": "tested",
     "best_threshold": "best p≤",
     "test.with_prs": "test metric",
+    "test": "test samples",
+    "xgboost_roc_auc": "XGBoost AUC",
+    "covariates_pcs_prs_roc_auc": "logistic+PRS AUC",
 }
 
 

@@ -36,6 +36,7 @@ stages:
   simulate-phenotype: {{trait: disease, h2: 0.8, n-causal: 50, prevalence: 0.3, covariate-effects: true}}
   gwas: {{covariates: [age, sex], n-pcs: {gwas_pcs}}}
   prs: {{thresholds: [1.0e-4, 0.01, 0.1, 1], clump-r2: {clump_r2}}}
+  train: {{folds: 3, n-trials: 4}}
 """
 
 
@@ -183,7 +184,9 @@ def reference_run(hail_context: None, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.mark.slow
 def test_uninterrupted_run_and_status(reference_run: Path) -> None:
     stages = stages_of(reference_run)
-    names = ["ingest", "qc", "simulate-phenotype:disease", "gwas:disease", "prs:disease"]
+    names = [
+        "ingest", "qc", "simulate-phenotype:disease", "gwas:disease", "prs:disease", "train:disease"
+    ]  # fmt: skip
     assert list(stages) == names
     assert all(stages[n]["status"] == "complete" for n in names)
     assert all(len(stages[n]["pipeline"]["parameters_hash"]) == 12 for n in names)
@@ -209,12 +212,13 @@ def test_plans_follow_parameter_changes(reference_run: Path) -> None:
     assert {a for a, _ in plan_of(str(same)).values()} == {"skip"}
     changed = write_pipeline(folder, reference_run, gwas_pcs=3)
     plan = plan_of(str(changed))
-    assert [plan[s][0] for s in plan] == ["skip", "skip", "skip", "run", "run"]
+    assert [plan[s][0] for s in plan] == ["skip", "skip", "skip", "run", "run", "run"]
     assert plan["gwas:disease"][1].startswith("parameters changed (")
     assert plan["prs:disease"][1] == "upstream stage gwas:disease re-runs"
     plan = plan_of(str(same), "--force", "qc")
     assert [plan[s] for s in plan][1:] == [
         ("run", "--force qc"),
+        ("run", "downstream of --force qc"),
         ("run", "downstream of --force qc"),
         ("run", "downstream of --force qc"),
         ("run", "downstream of --force qc"),
@@ -277,6 +281,10 @@ def test_killed_run_resumes_to_the_same_outputs(reference_run: Path, tmp_path: P
         assert a.read() == b.read()
     scores = "gold/prs/disease/scores.tsv"
     assert (run / scores).read_bytes() == (reference_run / scores).read_bytes()
+    metrics = "gold/models/disease/metrics.json"
+    assert json.loads((run / metrics).read_text()) == json.loads(
+        (reference_run / metrics).read_text()
+    )  # the model trained after the resume is the same model
 
 
 @pytest.mark.slow
