@@ -103,7 +103,7 @@ def test_demo_trains_a_model_and_evaluates_it_on_test(demo_run: tuple[Path, str]
     for name in MODEL_FILES:
         assert (folder / name).stat().st_size > 0, name
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["n"] == {"train": 222, "validation": 169, "test": 167}
+    assert metrics["n"] == {"train": 223, "validation": 167, "test": 167}
     assert set(metrics["models"]) == {"covariates_pcs", "covariates_pcs_prs", "xgboost"}
     for model in [*metrics["models"].values(), metrics["oracle"]]:
         for name in ("roc_auc", "pr_auc"):
@@ -122,7 +122,7 @@ def test_demo_trains_a_model_and_evaluates_it_on_test(demo_run: tuple[Path, str]
     }  # fmt: skip
     # the feature table: target samples only, PRS standardised on train
     features = pd.read_parquet(run / "gold" / "features" / "disease.parquet")
-    assert len(features) == 558 and set(features["split"]) == {"train", "validation", "test"}
+    assert len(features) == 557 and set(features["split"]) == {"train", "validation", "test"}
     train = features[features["split"] == "train"]
     assert abs(train["prs_0.01"].mean()) < 1e-9 and train["prs_0.01"].std(ddof=0) == pytest.approx(
         1

@@ -31,6 +31,8 @@ def test_views_and_their_row_counts(demo_run: tuple[Path, str], no_jvm: None) ->
         "splits",
         "clumps",
         "scores",
+        "features",
+        "predictions",
     ]
     assert counts["samples"] == 1126  # every input sample
     assert counts["variants"] == 25132  # every bi-allelic variant entering variant QC
@@ -39,6 +41,8 @@ def test_views_and_their_row_counts(demo_run: tuple[Path, str], no_jvm: None) ->
     assert counts["scores"] == len(
         pd.read_csv(run / "gold" / "prs" / "disease" / "scores.tsv", sep="\t")
     )
+    assert counts["features"] == 557  # train + validation + test samples (tests/test_demo.py)
+    assert counts["predictions"] == 167  # the test part
     code, out, _ = invoke("query", str(run), "--tables")
     assert code == 0 and "sumstats" in out and "6,088" in out
 
