@@ -7,9 +7,11 @@ The pruned SNP set (used for heterozygosity, KING and PCA)
 ----------------------------------------------------------
 Autosomal bi-allelic SNPs with MAF ≥ ``min_maf`` (0.05) and call rate ≥
 ``min_call_rate`` (the variant call-rate threshold), computed over all input
-samples, then LD-pruned with :func:`hail.ld_prune` (r² ≤ 0.2 within 500 kb by
-default; Hail's pruning is a maximal independent set on the graph of
-correlated pairs, close to but not identical to ``plink --indep-pairwise``).
+samples, then LD-pruned with :func:`hail.ld_prune`'s rule (no pair of kept SNPs
+within 500 kb with r² ≥ 0.2 by default; greedy in genomic order, close to but
+not identical to ``plink --indep-pairwise``). In Hail local mode the rule runs
+in numpy on one .bed export (:mod:`gwas_prs.prune_local`, one "partition" per
+contig); on a cluster :func:`hail.ld_prune` itself.
 
 PCA
 ---
@@ -75,10 +77,47 @@ def ld_pruned(candidates: Any, *, r2: float, window_bp: int) -> Any:
     """
     import hail as hl
 
-    kept = hl.ld_prune(candidates.GT, r2=r2, bp_window_size=window_bp)
-    pruned = candidates.filter_rows(hl.is_defined(kept[candidates.row_key]))
+    from gwas_prs.ld_local import runs_locally
+
+    if runs_locally():
+        kept_rows = local_pruned_rows(candidates, r2=r2, window_bp=window_bp)
+        indexed = candidates.add_row_index("_prune_row")
+        pruned = indexed.filter_rows(
+            hl.literal(kept_rows, dtype=hl.tset(hl.tint64)).contains(indexed._prune_row)
+        ).drop("_prune_row")
+    else:
+        kept = hl.ld_prune(candidates.GT, r2=r2, bp_window_size=window_bp)
+        pruned = candidates.filter_rows(hl.is_defined(kept[candidates.row_key]))
     stats = hl.agg.call_stats(pruned.GT, pruned.alleles)
     return pruned.annotate_rows(af=stats.AC[1] / stats.AN)
+
+
+def local_pruned_rows(candidates: Any, *, r2: float, window_bp: int) -> set[int]:
+    """Row indices of ``candidates`` kept by :func:`hail.ld_prune`'s rule, computed in
+    numpy on one .bed export (:mod:`gwas_prs.prune_local`; Hail local mode)."""
+    import pandas as pd
+
+    from gwas_prs.ld_local import exported_bed
+    from gwas_prs.prune_local import prune_rows
+
+    with exported_bed(candidates) as (bed, n_samples, prefix):
+        bim = pd.read_csv(
+            prefix + ".bim",
+            sep="\t",
+            header=None,
+            usecols=[0, 3],
+            names=["contig", "position"],
+            dtype={"contig": str, "position": np.int64},
+        )
+        kept = prune_rows(
+            bed,
+            n_samples,
+            bim["contig"].to_numpy(dtype=object),
+            bim["position"].to_numpy(dtype=np.int64),
+            r2=r2,
+            window_bp=window_bp,
+        )
+    return {int(i) for i in np.flatnonzero(kept)}
 
 
 @dataclass

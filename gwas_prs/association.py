@@ -93,14 +93,27 @@ def association_tests(
     """
     import hail as hl
 
+    from gwas_prs.ld_local import runs_locally
+
     if test not in TESTS:
         raise InputError(f"--test {test}: choose one of {', '.join(TESTS)}")
-    mt = mt.annotate_rows(_alt_af=hl.agg.mean(hl.float64(mt.GT.n_alt_alleles())) / 2)
+    covariates_defined = hl.all(*[hl.is_defined(mt[c]) for c in covariates]) if covariates else True
+
+    def tested(trait: TraitSpec) -> Any:
+        """Column condition: the trait's value and every covariate are present."""
+        return hl.is_defined(mt[phenotype[trait.name]]) & covariates_defined
+
+    def alt_af_expr(trait: TraitSpec) -> Any:
+        return hl.agg.filter(tested(trait), hl.agg.mean(hl.float64(mt.GT.n_alt_alleles()))) / 2
+
     x = mt.GT.n_alt_alleles()
     covs = [1.0, *[mt[c] for c in covariates]]
     results: dict[str, Any] = {}
     quantitative = [t for t in traits if not t.binary]
     if quantitative:
+        mt = mt.annotate_rows(_alt_af=[alt_af_expr(t) for t in quantitative])
+        x = mt.GT.n_alt_alleles()
+        covs = [1.0, *[mt[c] for c in covariates]]
         ys = [[mt[phenotype[t.name]]] for t in quantitative]
         fit = hl.linear_regression_rows(y=ys, x=x, covariates=covs, pass_through=["_alt_af"])
         for k, trait in enumerate(quantitative):
@@ -110,54 +123,154 @@ def association_tests(
                 standard_error=fit.standard_error[k][0],
                 statistic=fit.t_stat[k][0],
                 p_value=fit.p_value[k][0],
-                alt_af=fit._alt_af,
+                alt_af=fit._alt_af[k],
                 method="linear",
             )
     for trait in (t for t in traits if t.binary):
-        y = mt[phenotype[trait.name]]
         first_test = "wald" if test == "firth" else test
-        fit = hl.logistic_regression_rows(
-            test=first_test, y=y, x=x, covariates=covs, pass_through=["_alt_af"]
-        )
-        n_used = mt.aggregate_cols(
-            hl.agg.count_where(
-                hl.is_defined(y) & hl.all(*[hl.is_defined(c) for c in covariates])
-                if covariates
-                else hl.is_defined(y)
+        if first_test == "wald" and runs_locally():
+            table = local_wald_table(mt, trait, phenotype[trait.name], covariates)
+        else:
+            table = _hail_logistic_table(mt, trait, phenotype[trait.name], covariates, first_test)
+            table = table.annotate(
+                alt_af=mt.annotate_rows(_af=alt_af_expr(trait)).rows()[table.key]._af
             )
-        )
-        table = fit.select(
-            n=hl.int32(n_used),
-            beta=fit.beta,
-            standard_error=fit.standard_error if first_test == "wald" else hl.missing(hl.tfloat64),
-            statistic=fit.z_stat if first_test == "wald" else fit.chi_sq_stat,
-            p_value=fit.p_value,
-            alt_af=fit._alt_af,
-            method=first_test,
-            _ok=fit.fit.converged & ~fit.fit.exploded & hl.is_finite(fit.p_value),
-        )
         if test == "firth":
-            table = table.checkpoint(hl.utils.new_temp_file("wald", "ht"))
-            failed = table.filter(~table._ok)
-            n_failed = failed.count()
-            if n_failed:
-                logger.info("%s: %d variants re-fitted with Firth regression", trait.name, n_failed)
-                retry = mt.semi_join_rows(failed)
-                firth = hl.logistic_regression_rows(
-                    test="firth",
-                    y=retry[phenotype[trait.name]],
-                    x=retry.GT.n_alt_alleles(),
-                    covariates=[1.0, *[retry[c] for c in covariates]],
-                )
-                f = firth[table.key]
-                table = table.annotate(
-                    beta=hl.if_else(table._ok, table.beta, f.beta),
-                    standard_error=hl.if_else(
-                        table._ok, table.standard_error, hl.missing(hl.tfloat64)
-                    ),
-                    statistic=hl.if_else(table._ok, table.statistic, f.chi_sq_stat),
-                    p_value=hl.if_else(table._ok, table.p_value, f.p_value),
-                    method=hl.if_else(table._ok, "wald", "firth"),
-                )
+            table = _firth_fallback(mt, table, trait, phenotype[trait.name], covariates)
         results[trait.name] = table.drop("_ok")
     return results
+
+
+def _hail_logistic_table(
+    mt: Any, trait: TraitSpec, y_field: str, covariates: Sequence[str], first_test: str
+) -> Any:
+    """:func:`hail.logistic_regression_rows` as the table of :func:`association_tests`
+    (without ``alt_af``), plus ``_ok`` (the fit converged and gave a finite p)."""
+    import hail as hl
+
+    y = mt[y_field]
+    fit = hl.logistic_regression_rows(
+        test=first_test,
+        y=y,
+        x=mt.GT.n_alt_alleles(),
+        covariates=[1.0, *[mt[c] for c in covariates]],
+    )
+    n_used = mt.aggregate_cols(
+        hl.agg.count_where(
+            hl.is_defined(y) & hl.all(*[hl.is_defined(mt[c]) for c in covariates])
+            if covariates
+            else hl.is_defined(y)
+        )
+    )
+    return fit.select(
+        n=hl.int32(n_used),
+        beta=fit.beta,
+        standard_error=fit.standard_error if first_test == "wald" else hl.missing(hl.tfloat64),
+        statistic=fit.z_stat if first_test == "wald" else fit.chi_sq_stat,
+        p_value=fit.p_value,
+        method=first_test,
+        _ok=fit.fit.converged & ~fit.fit.exploded & hl.is_finite(fit.p_value),
+    )
+
+
+def local_wald_table(mt: Any, trait: TraitSpec, y_field: str, covariates: Sequence[str]) -> Any:
+    """The Wald test of :func:`hail.logistic_regression_rows` computed in numpy
+    (:mod:`gwas_prs.logistic_local`; Hail local mode), as the table of
+    :func:`association_tests` plus ``_ok``. One .bed export of the tested samples."""
+    import hail as hl
+
+    from gwas_prs.ld_local import exported_bed
+    from gwas_prs.logistic_local import design_matrix, logistic_wald_rows
+    from gwas_prs.table_io import cols_in_column_order, frame_to_table
+
+    defined = hl.is_defined(mt[y_field])
+    for c in covariates:
+        defined = defined & hl.is_defined(mt[c])
+    tested_mt = mt.filter_cols(defined)
+    cols = cols_in_column_order(tested_mt, y_field, *covariates)  # the .fam order
+    y = cols[y_field].to_numpy(dtype=np.float64)
+    design = design_matrix(cols, list(covariates))
+    with exported_bed(tested_mt) as (bed, n_samples, prefix):
+        if n_samples != len(y):
+            raise InputError(f"{trait.name}: {n_samples} samples exported, {len(y)} expected")
+        import pandas as pd
+
+        bim = pd.read_csv(
+            prefix + ".bim",
+            sep="\t",
+            header=None,
+            usecols=[0, 3, 4, 5],
+            names=["contig", "position", "alt", "ref"],
+            dtype={"contig": str, "position": np.int32, "alt": str, "ref": str},
+            keep_default_na=False,
+        )
+        fit = logistic_wald_rows(bed, n_samples, y, design)
+    ok = fit.converged & ~fit.exploded & np.isfinite(fit.p_value)
+    frame = bim.assign(
+        beta=fit.beta,
+        standard_error=fit.standard_error,
+        statistic=fit.z,
+        p_value=fit.p_value,
+        alt_af=fit.alt_af,
+        _ok=ok,
+    )
+    table = frame_to_table(
+        frame,
+        {
+            "contig": hl.tstr,
+            "position": hl.tint32,
+            "ref": hl.tstr,
+            "alt": hl.tstr,
+            "beta": hl.tfloat64,
+            "standard_error": hl.tfloat64,
+            "statistic": hl.tfloat64,
+            "p_value": hl.tfloat64,
+            "alt_af": hl.tfloat64,
+            "_ok": hl.tbool,
+        },
+    )
+    table = table.key_by(
+        locus=hl.locus(
+            table.contig, table.position, reference_genome=mt.locus.dtype.reference_genome
+        ),
+        alleles=[table.ref, table.alt],
+    )
+    return table.select(
+        n=hl.int32(len(y)),
+        beta=table.beta,
+        standard_error=table.standard_error,
+        statistic=table.statistic,
+        p_value=table.p_value,
+        alt_af=table.alt_af,
+        method="wald",
+        _ok=table._ok,
+    )
+
+
+def _firth_fallback(
+    mt: Any, table: Any, trait: TraitSpec, y_field: str, covariates: Sequence[str]
+) -> Any:
+    """Re-fit the variants whose Wald fit failed (``~_ok``) with Firth regression."""
+    import hail as hl
+
+    table = table.checkpoint(hl.utils.new_temp_file("wald", "ht"))
+    failed = table.filter(~table._ok)
+    n_failed = failed.count()
+    if not n_failed:
+        return table
+    logger.info("%s: %d variants re-fitted with Firth regression", trait.name, n_failed)
+    retry = mt.semi_join_rows(failed)
+    firth = hl.logistic_regression_rows(
+        test="firth",
+        y=retry[y_field],
+        x=retry.GT.n_alt_alleles(),
+        covariates=[1.0, *[retry[c] for c in covariates]],
+    )
+    f = firth[table.key]
+    return table.annotate(
+        beta=hl.if_else(table._ok, table.beta, f.beta),
+        standard_error=hl.if_else(table._ok, table.standard_error, hl.missing(hl.tfloat64)),
+        statistic=hl.if_else(table._ok, table.statistic, f.chi_sq_stat),
+        p_value=hl.if_else(table._ok, table.p_value, f.p_value),
+        method=hl.if_else(table._ok, "wald", "firth"),
+    )

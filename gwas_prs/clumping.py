@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from gwas_prs.errors import InputError
 from gwas_prs.ld_local import banded_edges, exported_bed, locus_windows_np, runs_locally
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +271,139 @@ def ld_edges(mt: Any, params: ClumpParameters, block_size: int | None = None) ->
     return i, j
 
 
+@dataclass
+class ClumpedCandidates:
+    """The candidates of a clumping (``p <= max(p1, p2)``) in genome order, and its result.
+
+    ``contigs``, ``positions``, ``ref``, ``alt``, ``p_values`` and each array of
+    ``values`` (the extra row values asked for) have one entry per candidate;
+    ``result`` is the :func:`greedy_clump` output over them.
+    """
+
+    contigs: npt.NDArray[Any]
+    positions: npt.NDArray[np.int64]
+    ref: list[str]
+    alt: list[str]
+    p_values: npt.NDArray[np.float64]
+    values: dict[str, npt.NDArray[np.float64]]
+    result: ClumpResult
+
+
+def clump_candidates(
+    mt: Any, p_expr: Any, params: ClumpParameters, values: dict[str, Any] | None = None
+) -> ClumpedCandidates:
+    """Select the candidates, compute their LD edges and clump them (see :func:`clump_variants`).
+
+    ``values`` maps names to float64 row expressions of ``mt`` to carry along
+    (e.g. the GWAS beta), so callers need no second pass to join them.
+    """
+    import hail as hl
+
+    params.validate()
+    values = dict(values or {})
+    mt = mt.annotate_rows(
+        _clump_p=p_expr, **{f"_clump_v{k}": v for k, v in enumerate(values.values())}
+    )
+    mt = mt.filter_rows(hl.is_defined(mt._clump_p) & (mt._clump_p <= max(params.p1, params.p2)))
+    mt = mt.select_rows("_clump_p", *[f"_clump_v{k}" for k in range(len(values))])
+    mt = mt.select_cols().select_entries("GT")
+    extra: dict[str, npt.NDArray[np.float64]] = {}
+    if runs_locally():
+        import pandas as pd
+
+        # one Hail pass: the .bed for the LD, its .bim for the loci, the p-values and
+        # the carried values (written as the variant ID; Java's Double.toString
+        # round-trips exactly)
+        fields = [mt._clump_p, *[mt[f"_clump_v{k}"] for k in range(len(values))]]
+        varid = hl.delimit([hl.or_else(hl.str(f), "NaN") for f in fields], ",")
+        with exported_bed(mt, varid=varid) as (bed, n_samples, prefix):
+            bim = pd.read_csv(
+                prefix + ".bim",
+                sep="\t",
+                header=None,
+                dtype=str,
+                names=["contig", "varid", "cm", "position", "alt", "ref"],
+                keep_default_na=False,
+            )
+            n = len(bim)
+            logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
+            numbers = (
+                bim["varid"].str.split(",", expand=True).to_numpy(dtype=np.float64)
+                if n
+                else np.zeros((0, 1 + len(values)))
+            )
+            p_values = np.ascontiguousarray(numbers[:, 0])
+            for k, name in enumerate(values):
+                extra[name] = np.ascontiguousarray(numbers[:, 1 + k])
+            contigs = bim["contig"].to_numpy(dtype=object)
+            positions = np.asarray(bim["position"].to_numpy(dtype=np.int64), dtype=np.int64)
+            ref, alt = bim["ref"].tolist(), bim["alt"].tolist()
+            starts, stops = locus_windows_np(contigs, positions, params.kb * 1000)
+            edges_i, edges_j = banded_edges(bed, n_samples, starts, stops, params.r2)
+    else:
+        mt = mt.add_row_index("_clump_idx")
+        rows = mt.rows().collect()
+        n = len(rows)
+        logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
+        p_values = np.array([r._clump_p for r in rows], dtype=np.float64)
+        for k, name in enumerate(values):
+            extra[name] = np.array(
+                [np.nan if r[f"_clump_v{k}"] is None else r[f"_clump_v{k}"] for r in rows],
+                dtype=np.float64,
+            )
+        contigs = np.array([r.locus.contig for r in rows], dtype=object)
+        positions = np.array([r.locus.position for r in rows], dtype=np.int64)
+        ref = [r.alleles[0] for r in rows]
+        alt = [r.alleles[1] for r in rows]
+        if n == 0:
+            edges_i = edges_j = np.zeros(0, dtype=np.int64)
+        else:
+            edges_i, edges_j = ld_edges(mt, params)
+    result = greedy_clump(p_values, edges_i, edges_j, params)
+    return ClumpedCandidates(contigs, positions, ref, alt, p_values, extra, result)
+
+
+def clump_frame(
+    mt: Any, p_expr: Any, params: ClumpParameters, values: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """:func:`clump_variants` as a pandas frame, without a Hail table in between.
+
+    One row per candidate in genome order: ``chromosome`` (str), ``position``
+    (int64), ``ref``, ``alt`` (str), ``p`` (float64), one float64 column per
+    entry of ``values``, ``index_variant`` (bool), ``clump_index`` (str,
+    ``CONTIG:POS`` of the variant's index variant, empty for variants in no
+    clump) and ``clump_size`` (Int64, index variants only: members including
+    itself). On the 2,504-sample benchmark cohort (154k candidates) this saves
+    the ~50 s of building and collecting the Hail table.
+    """
+    import pandas as pd
+
+    c = clump_candidates(mt, p_expr, params, values)
+    n = len(c.p_values)
+    owner = c.result.clump
+    sizes = np.bincount(owner[owner >= 0], minlength=n)
+    labels = np.array(
+        [f"{contig}:{pos}" for contig, pos in zip(c.contigs, c.positions, strict=True)],
+        dtype=object,
+    )
+    frame = pd.DataFrame(
+        {
+            "chromosome": pd.Series(c.contigs, dtype=object).astype(str),
+            "position": c.positions.astype(np.int64),
+            "ref": c.ref,
+            "alt": c.alt,
+            "p": c.p_values,
+            **c.values,
+            "index_variant": c.result.is_index,
+            "clump_index": np.where(owner >= 0, labels[np.maximum(owner, 0)], ""),
+            "clump_size": pd.Series(np.where(c.result.is_index, sizes, 0), dtype="Int64").where(
+                c.result.is_index, pd.NA
+            ),
+        }
+    )
+    return frame
+
+
 def clump_variants(mt: Any, p_expr: Any, params: ClumpParameters) -> Any:
     """Clump the rows of ``mt`` by the p-values in ``p_expr``.
 
@@ -298,59 +434,24 @@ def clump_variants(mt: Any, p_expr: Any, params: ClumpParameters) -> Any:
     """
     import hail as hl
 
-    params.validate()
-    mt = mt.annotate_rows(_clump_p=p_expr)
-    mt = mt.filter_rows(hl.is_defined(mt._clump_p) & (mt._clump_p <= max(params.p1, params.p2)))
-    mt = mt.select_rows("_clump_p").select_cols().select_entries("GT")
-    mt = mt.add_row_index("_clump_idx")
-    p_values: npt.NDArray[np.float64]
-    if runs_locally():
-        import pandas as pd
-
-        # one Hail pass: the .bed for the LD, its .bim for the loci and p-values
-        # (written as the variant ID; Java's Double.toString round-trips exactly)
-        with exported_bed(mt, varid=hl.str(mt._clump_p)) as (bed, n_samples, prefix):
-            bim = pd.read_csv(
-                prefix + ".bim",
-                sep="\t",
-                header=None,
-                dtype=str,
-                names=["contig", "p", "cm", "position", "alt", "ref"],
-                keep_default_na=False,
-            )
-            n = len(bim)
-            logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
-            p_values = np.asarray(bim["p"].to_numpy(dtype=np.float64), dtype=np.float64)
-            contigs = bim["contig"].to_numpy(dtype=object)
-            positions = np.asarray(bim["position"].to_numpy(dtype=np.int64), dtype=np.int64)
-            alleles = [[r, a] for r, a in zip(bim["ref"], bim["alt"], strict=True)]
-            starts, stops = locus_windows_np(contigs, positions, params.kb * 1000)
-            edges_i, edges_j = banded_edges(bed, n_samples, starts, stops, params.r2)
-    else:
-        rows = mt.rows().select("_clump_p").collect()
-        n = len(rows)
-        logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
-        p_values = np.array([r._clump_p for r in rows], dtype=np.float64)
-        contigs = np.array([r.locus.contig for r in rows], dtype=object)
-        positions = np.array([r.locus.position for r in rows], dtype=np.int64)
-        alleles = [list(r.alleles) for r in rows]
-        if n == 0:
-            edges_i = edges_j = np.zeros(0, dtype=np.int64)
-        else:
-            edges_i, edges_j = ld_edges(mt, params)
-    result = greedy_clump(p_values, edges_i, edges_j, params)
+    c = clump_candidates(mt, p_expr, params)
+    result, n = c.result, len(c.p_values)
     sizes = np.bincount(result.clump[result.clump >= 0], minlength=n)
     # the result as a Hail pipeline over the candidates' rows, the clumping
     # indexed by row number from literals (hl.Table.parallelize of one Python
     # struct per variant spent 30 s in type checks for 6,000 variants)
-    table = mt.rows().select("_clump_p", "_clump_idx")
+    mt = mt.annotate_rows(_clump_p=p_expr)
+    mt = mt.filter_rows(hl.is_defined(mt._clump_p) & (mt._clump_p <= max(params.p1, params.p2)))
+    table = mt.rows().select("_clump_p").add_index("_clump_idx")
     k = hl.int32(table._clump_idx)
     owner_of = hl.literal(result.clump.tolist(), dtype=hl.tarray(hl.tint32))
     is_index_of = hl.literal(result.is_index.tolist(), dtype=hl.tarray(hl.tbool))
     size_of = hl.literal(sizes.tolist(), dtype=hl.tarray(hl.tint64))
-    contig_of = hl.literal([str(c) for c in contigs], dtype=hl.tarray(hl.tstr))
-    position_of = hl.literal(positions.tolist(), dtype=hl.tarray(hl.tint32))
-    alleles_of = hl.literal(alleles, dtype=hl.tarray(hl.tarray(hl.tstr)))
+    contig_of = hl.literal([str(x) for x in c.contigs], dtype=hl.tarray(hl.tstr))
+    position_of = hl.literal(c.positions.tolist(), dtype=hl.tarray(hl.tint32))
+    alleles_of = hl.literal(
+        [[r, a] for r, a in zip(c.ref, c.alt, strict=True)], dtype=hl.tarray(hl.tarray(hl.tstr))
+    )
     owner = hl.max(owner_of[k], 0)
     has_owner = owner_of[k] >= 0
     table = table.select(

@@ -98,7 +98,7 @@ class CohortResult:
 
 def require_msprime() -> Any:
     try:
-        import msprime  # type: ignore[import-untyped]
+        import msprime
     except ImportError:
         raise EnvironmentSetupError(
             "simulate-cohort needs msprime; install it: pip install 'gwas-prs[simulate]'"

@@ -34,6 +34,7 @@ from gwas_prs.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.phenotypes import PhenotypeTable, read_phenotypes
 from gwas_prs.run_folder import InputFile, RunFolder, check_can_write, require_complete, stage_run
 from gwas_prs.splits import assign_splits
+from gwas_prs.table_io import frame_to_table, table_to_frame
 
 logger = logging.getLogger(__name__)
 
@@ -138,11 +139,11 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
         table[f"_role_{trait}"] = roles[trait]
         table[f"_y_{trait}"] = table[trait].where(roles[trait] == "discovery")
     keep = [c for c in table.columns if c.startswith("_y_") or c in config.covariates]
-    ht = hl.Table.from_pandas(
-        table[keep].astype("float64").reset_index().rename(columns={"index": "s"}), key="s"
-    )
-    # pandas NaN arrives as a float NaN in Hail: make it missing
-    mt = mt.annotate_cols(**{c: hl.or_missing(~hl.is_nan(ht[mt.s][c]), ht[mt.s][c]) for c in keep})
+    columns = table[keep].astype("float64").rename_axis("s").reset_index()
+    columns["s"] = columns["s"].astype(str)
+    ht = frame_to_table(columns, {"s": hl.tstr, **{c: hl.tfloat64 for c in keep}}, key=["s"])
+    # NaN (pandas' missing) arrives as missing
+    mt = mt.annotate_cols(**{c: ht[mt.s][c] for c in keep})
     pc_names = [f"PC{k + 1}" for k in range(config.n_pcs)]
     mt = mt.annotate_cols(**{name: mt.pcs[k] for k, name in enumerate(pc_names)})
     specs = [TraitSpec(t, pheno.binary[t]) for t in config.traits]
@@ -215,22 +216,24 @@ def _write_trait(
     split_frame = roles.dropna().rename("role").rename_axis("sample_id").reset_index()
     storage.write_text_atomic(split_file, split_frame.to_csv(sep="\t", index=False))
     table = table.checkpoint(storage.join(tmp, "sumstats.ht"))
-    raw = table.to_pandas()
-    n_firth = int((raw["method"] == "firth").sum())
-    frame = raw
-    frame = pd.DataFrame(
+    frame = table_to_frame(
+        table,
         {
-            "chromosome": frame["locus"].map(lambda locus: locus.contig),
-            "base_pair_location": frame["locus"].map(lambda locus: locus.position),
-            "effect_allele": frame["alleles"].map(lambda a: a[1]),
-            "other_allele": frame["alleles"].map(lambda a: a[0]),
-            "beta": frame["beta"].astype(float),
-            "standard_error": frame["standard_error"].astype(float),
-            "effect_allele_frequency": frame["alt_af"].astype(float),
-            "p_value": frame["p_value"].astype(float),
-            "n": frame["n"].astype("Int64"),
-        }
+            "chromosome": table.locus.contig,
+            "base_pair_location": table.locus.position,
+            "effect_allele": table.alleles[1],
+            "other_allele": table.alleles[0],
+            "beta": table.beta,
+            "standard_error": table.standard_error,
+            "effect_allele_frequency": table.alt_af,
+            "p_value": table.p_value,
+            "n": table.n,
+            "method": table.method,
+        },
     )
+    n_firth = int((frame["method"] == "firth").sum())
+    frame = frame.drop(columns="method")
+    frame["base_pair_location"] = frame["base_pair_location"].astype("int64")
     lam = lambda_gc(frame["p_value"].to_numpy())
     discovery = roles[roles == "discovery"].index
     y = pheno.frame.reindex(discovery)[trait]

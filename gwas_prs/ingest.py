@@ -117,7 +117,26 @@ def is_dropped_allele_expr(allele: Any) -> Any:
     return allele.startswith("<") | (allele == "*") | allele.contains("[") | allele.contains("]")
 
 
-def import_vcfs(paths: Sequence[str], reference: ReferenceContigs) -> Any:
+#: Compressed bytes per partition below which ingest does not ask for more partitions.
+MIN_PARTITION_BYTES = 8 << 20
+
+
+def import_partitions(total_bytes: int, n_files: int, cores: int) -> int | None:
+    """``min_partitions`` for :func:`hail.import_vcf` in local mode, or None.
+
+    Hail splits BGZF files at block boundaries. Left alone, a 40 MB file is one
+    partition, and four of them on two cores leave one core idle for the last
+    quarter of every later pass over the data. Ask for 4 partitions per core
+    (so the tail of a pass is short), but never below ~8 MB of compressed VCF
+    each (tiny partitions cost more in task overhead than they gain).
+    """
+    wanted = min(4 * cores, total_bytes // MIN_PARTITION_BYTES)
+    return int(wanted) if wanted > n_files else None
+
+
+def import_vcfs(
+    paths: Sequence[str], reference: ReferenceContigs, *, min_partitions: int | None = None
+) -> Any:
     """Import VCFs (BGZF, plain text) as one MatrixTable with contigs recoded."""
     import hail as hl
 
@@ -128,19 +147,31 @@ def import_vcfs(paths: Sequence[str], reference: ReferenceContigs) -> Any:
         force_bgz=True,
         array_elements_required=False,
         skip_invalid_loci=False,
+        min_partitions=min_partitions,
     )
 
 
-def split_and_drop_alleles(mt: Any, *, keep_symbolic: bool = False) -> Any:
+def split_and_drop_alleles(
+    mt: Any, *, keep_symbolic: bool = False, needs_split: bool = True
+) -> Any:
     """Split multi-allelic sites, then drop symbolic/star/breakend and ALT-less rows.
 
     Returns a MatrixTable whose rows are all bi-allelic, with ``a_index`` and
     ``was_split`` from :func:`hail.split_multi_hts`.
+
+    ``needs_split=False`` (the validation pass found every record bi-allelic
+    with REF or ALT a single base, so the split would change nothing) skips
+    :func:`hail.split_multi_hts` and sets ``a_index = 1``, ``was_split = False``
+    directly: the split reads the data twice (variants whose position moves
+    under ``min_rep`` are re-sorted) and rewrites every genotype.
     """
     import hail as hl
 
     mt = mt.filter_rows(hl.len(mt.alleles) >= 2)
-    mt = hl.split_multi_hts(mt, keep_star=keep_symbolic)
+    if needs_split:
+        mt = hl.split_multi_hts(mt, keep_star=keep_symbolic)
+    else:
+        mt = mt.annotate_rows(a_index=1, was_split=False)
     if not keep_symbolic:
         mt = mt.filter_rows(~is_dropped_allele_expr(mt.alleles[1]))
     return mt
@@ -165,12 +196,14 @@ def build_bronze(
     metadata: SampleMetadata | None,
     keep_symbolic: bool,
     parameters: dict[str, Any],
+    needs_split: bool = True,
+    min_partitions: int | None = None,
 ) -> Any:
     """The bronze MatrixTable (not written): import, split, drop, join metadata, stamp."""
     import hail as hl
 
-    mt = import_vcfs(vcf_paths, reference)
-    mt = split_and_drop_alleles(mt, keep_symbolic=keep_symbolic)
+    mt = import_vcfs(vcf_paths, reference, min_partitions=min_partitions)
+    mt = split_and_drop_alleles(mt, keep_symbolic=keep_symbolic, needs_split=needs_split)
     if metadata is not None:
         mt = annotate_sample_metadata(mt, metadata)
     return mt.annotate_globals(
@@ -298,6 +331,14 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
     hail_config = hail or HailConfig(
         run_dir=run.root, command="ingest", reference_genome=reference.name
     )
+    needs_split = any(s.records_needing_split for s in scans)
+    min_partitions = (
+        import_partitions(
+            sum(s.size for s in scans), len(scans), hail_config.cores or usable_cores()
+        )
+        if hail_config.resolved_master().startswith("local")
+        else None
+    )
     try:
         with stage_run(
             run,
@@ -323,6 +364,8 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
                     metadata=metadata,
                     keep_symbolic=config.keep_symbolic,
                     parameters=parameters,
+                    needs_split=needs_split,
+                    min_partitions=min_partitions,
                 )
                 mt.write(tmp_mt, overwrite=True)
                 written = hl.read_matrix_table(tmp_mt)
@@ -348,6 +391,7 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
                     if match
                     else None,
                     "partitions": n_partitions,
+                    "multiallelic_split": needs_split,
                     "validation_s": round(validation_s, 3),
                     "import_write_s": round(import_s, 3),
                 }

@@ -82,7 +82,8 @@ def local_hwe_pca(mt: Any, k: int) -> tuple[list[float], float, Any, Any, int]:
         values[0],
     )
 
-    cols = mt.cols().select().add_index("_pca_i")
+    # the .bed columns are in column order; mt.cols() is sorted by sample ID
+    cols = mt.add_col_index("_pca_i").cols().select("_pca_i")
     scores_ht = cols.select(
         scores=hl.literal(scores.tolist(), dtype=hl.tarray(hl.tarray(hl.tfloat64)))[
             hl.int32(cols._pca_i)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from gwas_prs import storage
-from gwas_prs.clumping import ClumpParameters, clump_variants
+from gwas_prs.clumping import ClumpParameters, clump_frame
 from gwas_prs.errors import InputError
 from gwas_prs.gwas_stage import gwas_dir, read_split
 from gwas_prs.hail_context import HailConfig, start_hail
@@ -37,6 +37,7 @@ from gwas_prs.phenotypes import read_phenotypes
 from gwas_prs.prs_evaluation import evaluate_thresholds, fit_score, outcome_by_decile
 from gwas_prs.run_folder import RunFolder, check_can_write, require_complete, stage_run
 from gwas_prs.scoring import DEFAULT_THRESHOLDS, polygenic_scores, threshold_weights_expr
+from gwas_prs.table_io import frame_to_table
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +125,9 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         storage.makedirs(tmp)
         with hail_errors_as_computation_errors("building the polygenic score", log):
             mt = hl.read_matrix_table(run.silver_mt)
-            role_ht = hl.Table.from_pandas(
-                roles.rename("role").rename_axis("s").reset_index(), key="s"
-            )
+            role_frame = roles.rename("role").rename_axis("s").reset_index()
+            role_frame["s"] = role_frame["s"].astype(str)
+            role_ht = frame_to_table(role_frame, {"s": hl.tstr, "role": hl.tstr}, key=["s"])
             mt = mt.annotate_cols(_role=role_ht[mt.s].role)
             if external is None:
                 weights, effect_is_alt, counts = _weights_from_gwas(run, config, mt, tmp)
@@ -168,18 +169,8 @@ def _weights_from_gwas(
 
     sumstats = hl.read_table(storage.join(gwas_dir(run, config.trait), "sumstats.ht"))
     discovery = mt.filter_cols(mt._role == "discovery")
-    discovery = discovery.annotate_rows(_p=sumstats[discovery.row_key].p_value)
-    clumps = clump_variants(discovery, discovery._p, config.clump)
-    clumps = clumps.annotate(beta=sumstats[clumps.key].beta)
-    clumps = clumps.checkpoint(storage.join(tmp, "clumps.ht"))
-    frame = clumps.to_pandas()
-    frame["chromosome"] = frame["locus"].map(lambda locus: locus.contig)
-    frame["position"] = frame["locus"].map(lambda locus: locus.position)
-    frame["ref"] = frame["alleles"].map(lambda a: a[0])
-    frame["alt"] = frame["alleles"].map(lambda a: a[1])
-    frame["clump_index"] = frame["clump_locus"].map(
-        lambda locus: f"{locus.contig}:{locus.position}" if locus is not None else ""
-    )
+    row = sumstats[discovery.row_key]
+    frame = clump_frame(discovery, row.p_value, config.clump, values={"beta": row.beta})
     columns = [
         "chromosome",
         "position",
@@ -201,7 +192,23 @@ def _weights_from_gwas(
     storage.write_text_atomic(
         storage.join(tmp, "weights_by_threshold.tsv"), by_threshold.to_csv(sep="\t", index=False)
     )
-    index_ht = clumps.filter(clumps.index_variant)
+    index_ht = frame_to_table(
+        index[["chromosome", "position", "ref", "alt", "p", "beta"]],
+        {
+            "chromosome": hl.tstr,
+            "position": hl.tint32,
+            "ref": hl.tstr,
+            "alt": hl.tstr,
+            "p": hl.tfloat64,
+            "beta": hl.tfloat64,
+        },
+    )
+    index_ht = index_ht.key_by(
+        locus=hl.locus(
+            index_ht.chromosome, index_ht.position, reference_genome=mt.locus.dtype.reference_genome
+        ),
+        alleles=[index_ht.ref, index_ht.alt],
+    ).select("p", "beta")
     counts = {
         "clump_candidates": len(frame),
         "index_variants": len(index),

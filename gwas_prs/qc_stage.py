@@ -262,6 +262,7 @@ def _run(
     import hail as hl
 
     from gwas_prs import ancestry, frequencies, qc_reports, sample_qc, variant_qc
+    from gwas_prs.ld_local import runs_locally
 
     timings: dict[str, float] = {}
     t = time.monotonic()
@@ -471,12 +472,15 @@ def _run(
     # 6. frequencies -----------------------------------------------------------
     t = time.monotonic()
     groupings = [g for g in frequencies.DEFAULT_GROUPINGS if g in meta_fields]
-    freq = frequencies.frequencies_frame(
-        frequencies.frequencies_table(silver, groupings),
-        groupings,
-        frequencies.group_sizes(silver, groupings),
-        n_silver_samples,
-    )
+    if runs_locally():
+        freq = frequencies.local_frequencies_frame(silver, groupings)
+    else:
+        freq = frequencies.frequencies_frame(
+            frequencies.frequencies_table(silver, groupings),
+            groupings,
+            frequencies.group_sizes(silver, groupings),
+            n_silver_samples,
+        )
     tmp_freq = stage.temporary_path(run.gold_frequencies)
     storage.makedirs(storage.join(run.root, "gold"))
     freq.to_parquet(tmp_freq, partition_cols=["contig"], index=False)

@@ -65,6 +65,9 @@ class VcfScan:
     n_samples: int
     records: int = 0
     multiallelic_records: int = 0
+    #: records :func:`hail.split_multi_hts` would change: multi-allelic, or REF and ALT
+    #: both longer than one base (``min_rep`` may trim them)
+    records_needing_split: int = 0
     alt_alleles: int = 0
     #: ALT alleles that ingest drops, by reason (``symbolic``, ``star``, ``breakend``, ``no_alt``)
     dropped_alleles: dict[str, int] = field(default_factory=dict)
@@ -285,7 +288,7 @@ def scan_vcf(
                     f"{tabs + 1} tab-separated columns, expected {expected_tabs + 1} "
                     f"(9 fixed + {n_samples} samples); the line is ragged or the file was cut",
                 )
-            chrom_b, pos_b, _id, _ref, alt_b, _qual, _filter, _info, fmt_b, _rest = line.split(
+            chrom_b, pos_b, _id, ref_b, alt_b, _qual, _filter, _info, fmt_b, _rest = line.split(
                 b"\t", 9
             )
             contig = contig_cache.get(chrom_b, "?")
@@ -336,6 +339,9 @@ def scan_vcf(
             scan.alt_alleles += len(alts)
             if len(alts) > 1:
                 scan.multiallelic_records += 1
+                scan.records_needing_split += 1
+            elif len(ref_b) > 1 and len(alts[0]) > 1:
+                scan.records_needing_split += 1  # min_rep may trim REF/ALT (an MNP or indel)
             kept = len(alts)
             if not keep_symbolic:
                 for alt in alts:

@@ -1,0 +1,212 @@
+"""The numpy paths of Hail local mode against their definitions and the Hail paths.
+
+- LD pruning (gwas_prs.prune_local) against a plain one-variant-at-a-time loop and
+  against hl.ld_prune itself;
+- allele frequencies per population against the Hail aggregation;
+- HWE PCA and KING against hl.hwe_normalized_pca and hl.king;
+- logistic-regression Wald tests against hl.logistic_regression_rows.
+
+The Hail-backed tests use the bundled chr21+22 cohort with its sample IDs
+replaced by a permutation, so that the column order is not the sorted order of
+the IDs (``mt.cols()`` is sorted by ID; a .bed export is in column order).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gwas_prs.prune_local import prune_rows, standardised_genotypes
+
+
+def _shuffled_ids(mt: Any) -> Any:
+    """The same MatrixTable with IDs whose sorted order differs from the column order."""
+    import hail as hl
+
+    n = mt.count_cols()
+    mt = mt.add_col_index("_c")
+    mt = mt.key_cols_by(s=hl.format("S%05d", (mt._c * 389 + 17) % n)).drop("_c")
+    assert mt.s.take(3) != sorted(mt.s.take(3)) or mt.s.take(3)[0] != "S00000"
+    return mt
+
+
+def _pack_bed(g: np.ndarray) -> np.ndarray:
+    """ALT counts (-1 missing) → .bed bytes as hl.export_plink writes them (A1 = ALT)."""
+    code = np.select([g == 2, g == -1, g == 1], [0, 1, 2], default=3).astype(np.uint8)
+    n_variants, n_samples = g.shape
+    padded = np.zeros((n_variants, (n_samples + 3) // 4 * 4), dtype=np.uint8)
+    padded[:, :n_samples] = code
+    quads = padded.reshape(n_variants, -1, 4)
+    return (quads[..., 0] | quads[..., 1] << 2 | quads[..., 2] << 4 | quads[..., 3] << 6).astype(
+        np.uint8
+    )
+
+
+def _reference_prune(g: np.ndarray, contigs: list[str], pos: np.ndarray, r2: float, window: int):
+    """Hail's LocalLDPrune loop, one variant at a time (the definition being reproduced)."""
+    kept: list[int] = []
+    x, usable = standardised_genotypes(g)
+    for i in range(len(pos)):
+        if not usable[i]:
+            continue
+        keep = True
+        for j in reversed(kept):
+            if contigs[j] != contigs[i] or pos[i] - pos[j] > window:
+                break
+            if float(x[i] @ x[j]) ** 2 >= r2:
+                keep = False
+                break
+        if keep:
+            kept.append(i)
+    return kept
+
+
+def test_blocks_follow_the_one_at_a_time_rule() -> None:
+    rng = np.random.default_rng(7)
+    n_samples, n = 37, 700
+    # LD: each variant copies its predecessor's genotypes with some noise
+    g = np.empty((n, n_samples), dtype=np.int8)
+    g[0] = rng.integers(0, 3, n_samples)
+    for i in range(1, n):
+        fresh = rng.integers(0, 3, n_samples)
+        g[i] = np.where(rng.random(n_samples) < 0.7, g[i - 1], fresh)
+    g[rng.random(g.shape) < 0.03] = -1  # missing calls
+    g[10] = 1  # all het: skipped, as in Hail
+    g[11] = 0  # monomorphic: skipped
+    g[12] = -1  # all missing: skipped
+    contigs = ["1"] * 400 + ["2"] * 300
+    pos = np.concatenate(
+        [np.sort(rng.integers(1, 5_000, 400)), np.sort(rng.integers(1, 5_000, 300))]
+    )
+    for r2, window, block in ((0.2, 500, 16), (0.5, 2_000, 128), (0.1, 100, 7)):
+        got = prune_rows(
+            _pack_bed(g), n_samples, np.array(contigs, dtype=object), pos,
+            r2=r2, window_bp=window, block=block,
+        )  # fmt: skip
+        expected = _reference_prune(g, contigs, pos, r2, window)
+        assert np.flatnonzero(got).tolist() == expected
+        assert not got[[10, 11, 12]].any()
+
+
+@pytest.mark.slow
+def test_numpy_pruning_equals_hail_ld_prune(chr21_22_run: Path) -> None:
+    """hl.ld_prune on one partition (no boundary pairs) keeps exactly the numpy set."""
+    import hail as hl
+
+    from gwas_prs.ancestry import local_pruned_rows, pruning_candidates
+
+    bronze = hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt"))
+    candidates = pruning_candidates(bronze, min_maf=0.05, min_call_rate=0.95)
+    candidates = candidates.naive_coalesce(1).add_row_index("row")
+    candidates = candidates.checkpoint(hl.utils.new_temp_file("candidates", "mt"))
+    ours = local_pruned_rows(candidates, r2=0.2, window_bp=500_000)
+    kept = hl.ld_prune(candidates.GT, r2=0.2, bp_window_size=500_000)
+    theirs = candidates.filter_rows(hl.is_defined(kept[candidates.row_key])).row.collect()
+    theirs_rows = {int(r.row) for r in theirs}
+    assert 200 < len(ours) < candidates.count_rows()
+    assert ours == theirs_rows  # tolerance: none, the same set of variants
+
+
+@pytest.mark.slow
+def test_numpy_frequencies_equal_the_hail_aggregation(chr21_22_run: Path) -> None:
+    import hail as hl
+    import pandas as pd
+
+    from gwas_prs import frequencies
+
+    mt = _shuffled_ids(hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt")))
+    mt = mt.filter_rows(mt.locus.position % 7 == 0)  # a few hundred variants are enough
+    # some missing calls, and one sample without a population
+    mt = mt.annotate_entries(GT=hl.or_missing(hl.rand_bool(0.98, seed=3), mt.GT))
+    first = mt.s.take(1)[0]
+    mt = mt.annotate_cols(pop=hl.or_missing(mt.s != first, mt.pop))
+    mt = mt.checkpoint(hl.utils.new_temp_file("freq", "mt"))
+    groupings = ["super_pop", "pop"]
+    hail_frame = frequencies.frequencies_frame(
+        frequencies.frequencies_table(mt, groupings),
+        groupings,
+        frequencies.group_sizes(mt, groupings),
+        mt.count_cols(),
+    )
+    numpy_frame = frequencies.local_frequencies_frame(mt, groupings)
+    assert len(numpy_frame) == len(hail_frame) > 1000
+    for column in ("AC", "AN", "n_samples", "position"):
+        assert (numpy_frame[column].to_numpy() == hail_frame[column].to_numpy()).all(), column
+    for column in ("contig", "ref", "alt", "grouping", "group"):
+        assert numpy_frame[column].tolist() == hail_frame[column].tolist(), column
+    assert numpy_frame["rsid"].fillna("").tolist() == hail_frame["rsid"].fillna("").tolist()
+    pd.testing.assert_series_equal(numpy_frame["AF"], hail_frame["AF"])  # exact: same ratios
+
+
+@pytest.mark.slow
+def test_numpy_logistic_wald_equals_hail(chr21_22_run: Path) -> None:
+    """local_wald_table against hl.logistic_regression_rows(test='wald') on the same data:
+    seeded binary trait, two covariates (one missing for some samples), 2% missing calls."""
+    import hail as hl
+
+    from gwas_prs.association import TraitSpec, _hail_logistic_table, local_wald_table
+
+    mt = _shuffled_ids(hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt")))
+    mt = mt.filter_rows(mt.locus.position % 5 == 0)  # ~450 variants
+    mt = mt.annotate_entries(GT=hl.or_missing(hl.rand_bool(0.98, seed=11), mt.GT))
+    mt = mt.annotate_cols(
+        age=hl.rand_norm(50, 10, seed=1),
+        sex=hl.or_missing(hl.rand_bool(0.97, seed=2), hl.float64(hl.rand_bool(0.5, seed=3))),
+    )
+    liability = hl.agg.sum(hl.or_else(mt.GT.n_alt_alleles(), 0) * hl.rand_norm(0, 0.02, seed=4))
+    mt = mt.annotate_cols(y=hl.float64(liability + 0.03 * (mt.age - 50) > 0.3))
+    mt = mt.checkpoint(hl.utils.new_temp_file("logistic", "mt"))
+    trait = TraitSpec("y", binary=True)
+    ours = local_wald_table(mt, trait, "y", ["age", "sex"]).collect()
+    theirs = _hail_logistic_table(mt, trait, "y", ["age", "sex"], "wald").collect()
+    assert len(ours) == len(theirs) > 300
+    assert [(r.locus, r.alleles) for r in ours] == [(r.locus, r.alleles) for r in theirs]
+    assert [r._ok for r in ours] == [r._ok for r in theirs]
+    good = [(a, b) for a, b in zip(ours, theirs, strict=True) if b._ok]
+    assert len(good) > 300 and ours[0].n == theirs[0].n
+    beta = np.array([[a.beta, b.beta] for a, b in good])
+    se = np.array([[a.standard_error, b.standard_error] for a, b in good])
+    p = np.array([[a.p_value, b.p_value] for a, b in good])
+    # tolerance: both stop when a Newton step is < 1e-6, so the fits agree to ~1e-7
+    assert np.abs(beta[:, 0] - beta[:, 1]).max() < 1e-6
+    assert np.abs(se[:, 0] - se[:, 1]).max() < 1e-6
+    assert np.abs(np.log10(p[:, 0]) - np.log10(p[:, 1])).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_numpy_pca_and_king_equal_hail(chr21_22_run: Path) -> None:
+    """Scores per sample (up to sign) and eigenvalues vs hl.hwe_normalized_pca; kinship
+    per pair vs hl.king; sample IDs out of sorted order."""
+    import hail as hl
+
+    from gwas_prs.ancestry import pruning_candidates
+    from gwas_prs.pca_local import local_hwe_pca
+    from gwas_prs.sample_qc import local_king_pairs
+
+    bronze = _shuffled_ids(hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt")))
+    mt = pruning_candidates(bronze, min_maf=0.05, min_call_rate=0.95)
+    mt = mt.filter_rows(mt.locus.position % 3 == 0)
+    mt = mt.checkpoint(hl.utils.new_temp_file("pca", "mt"))
+    values, _, scores, _, _ = local_hwe_pca(mt, 4)
+    hail_values, hail_scores, _ = hl.hwe_normalized_pca(mt.GT, k=4)
+    # tolerance: the same matrix; Lanczos vs exact eigendecomposition, ~1e-10 apart
+    assert np.allclose(values, hail_values, rtol=1e-8)
+    ours = {r.s: np.array(r.scores) for r in scores.collect()}
+    theirs = {r.s: np.array(r.scores) for r in hail_scores.collect()}
+    a = np.array([ours[s] for s in sorted(ours)])
+    b = np.array([theirs[s] for s in sorted(ours)])
+    signs = np.sign((a * b).sum(axis=0))
+    assert np.abs(a * signs - b).max() < 1e-6
+
+    pairs = local_king_pairs(mt, 0.02)
+    king = hl.king(mt.GT)
+    king = king.filter_entries((king.s_1 < king.s) & (king.phi > 0.02)).entries()
+    expected = {(r.s_1, r.s): r.phi for r in king.collect()}
+    found = {
+        (min(i, j), max(i, j)): k for i, j, k in zip(pairs.i, pairs.j, pairs.kinship, strict=True)
+    }
+    assert len(expected) > 10 and set(found) == set(expected)
+    assert max(abs(found[k] - expected[k]) for k in expected) < 1e-9
