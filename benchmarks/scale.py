@@ -5,7 +5,7 @@ Usage::
     nox -s bench -- --size small            # 1,000 samples x 20k SNPs
     nox -s bench -- --size medium           # 2,504 x 200k
     nox -s bench -- --size large            # 10,000 x 1M (hours on 2 cores)
-    python -m benchmarks.scale --size tiny  # 60 x 2k, a smoke test
+    python -m benchmarks.scale --size tiny  # 200 x 2k, a smoke test
 
 1. The cohort (``gwas-prs simulate-cohort``, msprime) is generated once per
    size and seed into ``benchmarks/.cache/cohort-SIZE-sSEED`` and reused.
@@ -24,8 +24,14 @@ Usage::
    ``plink2 --score`` of the index variants at 8 p-value thresholds.
 4. Hail's fixed cost is an empty job (start + ``range_table(10).count()``) in
    a fresh process; throughput is genotypes / (stage wall - fixed cost).
-5. gwas and prs are re-run with ``--cores 1`` and ``--cores 2`` (local[1] vs
-   local[2] scaling).
+5. The whole pipeline once more as users run it, ``gwas-prs run`` on a
+   generated pipeline file (one process, one Hail start): total wall time and
+   peak memory, and each stage's own time.
+6. gwas and prs are re-run with ``--cores 1`` and ``--cores 2`` (local[1] vs
+   local[2] scaling; ``--cores`` also caps numpy's BLAS threads).
+7. A second table sets steps inside the stages (LD pruning, KING, PCA,
+   clumping, scoring: the stage's own timings from the manifest) against the
+   matching PLINK command.
 
 Results: ``benchmarks/results/DATE-SIZE.json`` and ``.md``, with
 ``os.getloadavg()`` next to every measurement (other work on the machine
@@ -163,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--no-scaling", action="store_true", help="skip the --cores 1/2 re-runs")
+    parser.add_argument(
+        "--no-pipeline", action="store_true", help="skip the whole-pipeline run (gwas-prs run)"
+    )
     args = parser.parse_args(argv)
 
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -244,6 +253,12 @@ def main(argv: list[str] | None = None) -> None:
             ours[stage]["stage_wall_time_s"] = internal
             if internal is not None:
                 ours[stage]["startup_s"] = round(ours[stage]["wall_s"] - internal, 2)
+
+    # the stages' own timings, before the scaling re-runs overwrite the manifest
+    manifest_path = run / "manifest.json"
+    first_manifest = (
+        json.loads(manifest_path.read_text()).get("stages", {}) if manifest_path.exists() else {}
+    )
 
     # PLINK on the same data
     def plink(name: str, *cmd: str) -> None:
@@ -421,6 +436,37 @@ def main(argv: list[str] | None = None) -> None:
             "score",
         )
 
+    # the whole pipeline in one process (one Hail start), as users run it
+    pipeline: dict[str, Any] = {}
+    if not args.no_pipeline:
+        pipeline_run = (CACHE / f"run-{args.size}-pipeline").resolve()
+        shutil.rmtree(pipeline_run, ignore_errors=True)
+        pipeline_file = CACHE / f"pipeline-{args.size}.yaml"
+        pipeline_file.write_text(
+            json.dumps(  # JSON is YAML
+                {
+                    "run": str(pipeline_run),
+                    "inputs": {
+                        "vcfs": [str(v) for v in vcfs],
+                        "samples": str(cohort / "samples.panel"),
+                        "phenotypes": pheno,
+                    },
+                    "stages": {
+                        "gwas": {"trait": "disease", "covariates": ["age", "sex"], "n-pcs": n_pcs},
+                        "prs": {},
+                        "train": {},
+                    },
+                },
+                indent=2,
+            )
+        )
+        step(pipeline, "run", gwas_prs_cli("run", str(pipeline_file)))
+        if pipeline["run"]["rc"] == 0:
+            manifest = json.loads((pipeline_run / "manifest.json").read_text())
+            pipeline["run"]["stage_wall_time_s"] = {
+                name: record.get("wall_time_s") for name, record in manifest["stages"].items()
+            }
+
     # local[1] vs local[2]
     scaling: dict[str, dict[str, Any]] = {}
     if not args.no_scaling:
@@ -478,6 +524,30 @@ def main(argv: list[str] | None = None) -> None:
                 "load1": mine.get("loadavg_before", [None])[0],
             }
         )
+
+    # steps inside the stages (the manifest's timings) against the matching PLINK step
+    def internal(record: str, key: str) -> float | None:
+        value = first_manifest.get(record, {}).get("counts", {}).get(key)
+        return None if value is None else float(value)
+
+    inside_rows = []
+    for label, record, key, plink_step in (
+        ("LD pruning", "qc", "prune_s", "ld_prune"),
+        ("KING", "qc", "king_s", "king"),
+        ("PCA", "qc", "pca_s", "pca"),
+        ("clumping (weights)", "prs:disease", "weights_s", "clump"),
+        ("scoring", "prs:disease", "scoring_s", "score"),
+    ):
+        ours_s = internal(record, key)
+        theirs_s = theirs.get(plink_step, {}).get("wall_s")
+        inside_rows.append(
+            {
+                "step": label,
+                "gwas-prs (s, inside its stage)": ours_s,
+                "PLINK (s, whole process)": theirs_s,
+                "ratio": round(ours_s / theirs_s, 1) if ours_s and theirs_s else None,
+            }
+        )
     result = {
         "date": date,
         "size": args.size,
@@ -488,7 +558,9 @@ def main(argv: list[str] | None = None) -> None:
         "gwas_prs": ours,
         "plink": theirs,
         "scaling": scaling,
+        "pipeline": pipeline,
         "table": rows,
+        "inside_stages": inside_rows,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -537,6 +609,20 @@ def main(argv: list[str] | None = None) -> None:
         ).to_markdown(index=False),
         "",
     ]
+    md += [
+        "Steps inside the stages (the stage's own timing from the manifest, no start-up):",
+        "",
+        pd.DataFrame(inside_rows).to_markdown(index=False),
+        "",
+    ]
+    if pipeline.get("run"):
+        p = pipeline["run"]
+        md += [
+            f"Whole pipeline, one process (`gwas-prs run`: ingest → qc → gwas → prs → train): "
+            f"{p['wall_s']} s wall, peak {p['peak_rss_mib']} MiB, exit {p['rc']}; stages: "
+            + ", ".join(f"{k} {v} s" for k, v in (p.get("stage_wall_time_s") or {}).items()),
+            "",
+        ]
     if scale_rows:
         md += ["local[1] vs local[2]:", "", pd.DataFrame(scale_rows).to_markdown(index=False), ""]
     stem.with_suffix(".md").write_text("\n".join(md))

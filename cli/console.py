@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -10,7 +11,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console(soft_wrap=True, highlight=False)
+#: Width when stdout is not a terminal (a log file, CI, a pipe): wide enough that the
+#: status and summary tables do not wrap their cells (rich's default there is 80).
+FILE_WIDTH = 160
+console = Console(
+    soft_wrap=True,
+    highlight=False,
+    width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else FILE_WIDTH,
+)
 err_console = Console(stderr=True)
 
 

@@ -46,7 +46,7 @@ DriverMemoryOption = Annotated[
     str | None,
     typer.Option(
         "--driver-memory",
-        help="JVM heap for Hail local mode, e.g. 8g [default: 70% of RAM].",
+        help="JVM heap for Hail local mode, e.g. 8g [default: 70% of RAM, at most 6g].",
         show_default=False,
     ),
 ]

@@ -258,8 +258,11 @@ def assign_ancestry(
         )
         return None
     y = y_all[labelled].astype(str).to_numpy()
+    from gwas_prs.local_threads import local_cores
+
+    # the trees are seeded one by one from random_state: n_jobs does not change the result
     forest = RandomForestClassifier(
-        n_estimators=200, random_state=seed, n_jobs=1, min_samples_leaf=1
+        n_estimators=200, random_state=seed, n_jobs=local_cores(), min_samples_leaf=1
     )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     oof_proba = cross_val_predict(forest, x[labelled], y, cv=cv, method="predict_proba")

@@ -181,7 +181,7 @@ def local_wald_table(mt: Any, trait: TraitSpec, y_field: str, covariates: Sequen
 
     from gwas_prs.ld_local import exported_bed
     from gwas_prs.logistic_local import design_matrix, logistic_wald_rows
-    from gwas_prs.table_io import cols_in_column_order, frame_to_table
+    from gwas_prs.table_io import cols_in_column_order, variant_frame_to_table
 
     defined = hl.is_defined(mt[y_field])
     for c in covariates:
@@ -189,6 +189,13 @@ def local_wald_table(mt: Any, trait: TraitSpec, y_field: str, covariates: Sequen
     tested_mt = mt.filter_cols(defined)
     cols = cols_in_column_order(tested_mt, y_field, *covariates)  # the .fam order
     y = cols[y_field].to_numpy(dtype=np.float64)
+    cases = int((y == 1).sum())
+    if cases in (0, len(y)):
+        raise InputError(
+            f"{trait.name}: the {len(y)} samples tested (discovery set, QC-passed, with every "
+            f"covariate) are all {'controls' if cases == 0 else 'cases'}; a logistic model "
+            "needs both (check the trait's coding, or use more samples)"
+        )
     design = design_matrix(cols, list(covariates))
     with exported_bed(tested_mt) as (bed, n_samples, prefix):
         if n_samples != len(y):
@@ -214,26 +221,11 @@ def local_wald_table(mt: Any, trait: TraitSpec, y_field: str, covariates: Sequen
         alt_af=fit.alt_af,
         _ok=ok,
     )
-    table = frame_to_table(
+    table = variant_frame_to_table(
         frame,
-        {
-            "contig": hl.tstr,
-            "position": hl.tint32,
-            "ref": hl.tstr,
-            "alt": hl.tstr,
-            "beta": hl.tfloat64,
-            "standard_error": hl.tfloat64,
-            "statistic": hl.tfloat64,
-            "p_value": hl.tfloat64,
-            "alt_af": hl.tfloat64,
-            "_ok": hl.tbool,
-        },
-    )
-    table = table.key_by(
-        locus=hl.locus(
-            table.contig, table.position, reference_genome=mt.locus.dtype.reference_genome
-        ),
-        alleles=[table.ref, table.alt],
+        {name: hl.tfloat64 for name in ("beta", "standard_error", "statistic", "p_value", "alt_af")}
+        | {"_ok": hl.tbool},
+        mt.locus.dtype.reference_genome,
     )
     return table.select(
         n=hl.int32(len(y)),
@@ -259,7 +251,10 @@ def _firth_fallback(
     if not n_failed:
         return table
     logger.info("%s: %d variants re-fitted with Firth regression", trait.name, n_failed)
-    retry = mt.semi_join_rows(failed)
+    # read only the blocks holding them (the MatrixTable index), not every row
+    loci = failed.locus.collect()
+    retry = hl.filter_intervals(mt, [hl.Interval(x, x, includes_end=True) for x in loci])
+    retry = retry.semi_join_rows(failed)
     firth = hl.logistic_regression_rows(
         test="firth",
         y=retry[y_field],

@@ -49,7 +49,7 @@ MUTATION_RATE = 1.25e-8
 RECOMBINATION_RATE = 1e-8
 #: Named sizes of ``--size`` in the benchmarks (samples, variants).
 SIZES = {
-    "tiny": (60, 2_000),
+    "tiny": (200, 2_000),  # a smoke test of the benchmark
     "small": (1_000, 20_000),
     "medium": (2_504, 200_000),
     "large": (10_000, 1_000_000),

@@ -121,7 +121,7 @@ def run_export(config: ExportConfig, hail: HailConfig | None = None) -> ExportRe
 def _genotypes(run: RunFolder, config: ExportConfig, tmp: str, result: ExportResult) -> None:
     import hail as hl
 
-    from gwas_prs.parquet import entries_long, variant_columns, write_table_parquet
+    from gwas_prs.parquet import entries_long, write_table_parquet, write_variant_parquet
 
     mt_path = run.bronze_mt if config.layer == "bronze" else run.silver_mt
     mt = hl.read_matrix_table(mt_path)
@@ -137,7 +137,7 @@ def _genotypes(run: RunFolder, config: ExportConfig, tmp: str, result: ExportRes
         if config.layer == "silver":
             vqc = hl.read_table(os.path.join(run.silver_qc, "variant_qc.ht"))
             path = os.path.join(tmp, "variants")
-            result.tables["variants"] = (path, write_table_parquet(variant_columns(vqc), path))
+            result.tables["variants"] = (path, write_variant_parquet(vqc, path))
         return
     mt = mt.select_entries("GT").select_cols()
     row_fields = [f for f in ("rsid",) if f in mt.row]

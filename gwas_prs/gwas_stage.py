@@ -34,7 +34,7 @@ from gwas_prs.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.phenotypes import PhenotypeTable, read_phenotypes
 from gwas_prs.run_folder import InputFile, RunFolder, check_can_write, require_complete, stage_run
 from gwas_prs.splits import assign_splits
-from gwas_prs.table_io import frame_to_table, table_to_frame
+from gwas_prs.table_io import frame_to_table, variant_table_to_frame
 
 logger = logging.getLogger(__name__)
 
@@ -216,13 +216,9 @@ def _write_trait(
     split_frame = roles.dropna().rename("role").rename_axis("sample_id").reset_index()
     storage.write_text_atomic(split_file, split_frame.to_csv(sep="\t", index=False))
     table = table.checkpoint(storage.join(tmp, "sumstats.ht"))
-    frame = table_to_frame(
+    frame = variant_table_to_frame(
         table,
         {
-            "chromosome": table.locus.contig,
-            "base_pair_location": table.locus.position,
-            "effect_allele": table.alleles[1],
-            "other_allele": table.alleles[0],
             "beta": table.beta,
             "standard_error": table.standard_error,
             "effect_allele_frequency": table.alt_af,
@@ -230,10 +226,10 @@ def _write_trait(
             "n": table.n,
             "method": table.method,
         },
+        names=("chromosome", "base_pair_location", "other_allele", "effect_allele"),
     )
     n_firth = int((frame["method"] == "firth").sum())
     frame = frame.drop(columns="method")
-    frame["base_pair_location"] = frame["base_pair_location"].astype("int64")
     lam = lambda_gc(frame["p_value"].to_numpy())
     discovery = roles[roles == "discovery"].index
     y = pheno.frame.reindex(discovery)[trait]

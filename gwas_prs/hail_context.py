@@ -125,14 +125,21 @@ def total_memory_bytes() -> int:
     return total
 
 
-def default_driver_memory(total_bytes: int | None = None) -> str:
-    """Driver heap for local mode: 70% of memory, leaving at least 2 GiB to Python.
+#: Largest default JVM heap: Hail streams partitions, and in local mode the large
+#: in-memory steps (LD, PCA, KING, logistic fits) run in numpy beside the JVM, so
+#: a bigger heap only lets the JVM hold on to more memory.
+MAX_DEFAULT_DRIVER_GIB = 6
 
-    In local mode the driver JVM does all the work, so it gets most of the
-    machine: 24 GiB → ``16g``, 8 GiB → ``5g``, 4 GiB → ``2g`` (never below 1 GiB).
+
+def default_driver_memory(total_bytes: int | None = None) -> str:
+    """Driver heap for local mode: 70% of memory, leaving at least 2 GiB to Python,
+    and at most :data:`MAX_DEFAULT_DRIVER_GIB`.
+
+    24 GiB → ``6g``, 8 GiB → ``5g``, 4 GiB → ``2g`` (never below 1 GiB).
+    ``--driver-memory`` overrides it.
     """
     total_gib = (total_bytes if total_bytes is not None else total_memory_bytes()) / 2**30
-    gib = int(min(total_gib * 0.7, total_gib - 2))
+    gib = int(min(total_gib * 0.7, total_gib - 2, MAX_DEFAULT_DRIVER_GIB))
     return f"{max(1, gib)}g"
 
 
@@ -285,6 +292,8 @@ def start_hail(config: HailConfig) -> str | None:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     spark_conf.update(config.spark_conf)
     logger.info("starting Hail (%s, driver memory %s)", master, spark_conf["spark.driver.memory"])
+    if master.startswith("local[") and master[6:-1].isdigit():
+        limit_native_threads(int(master[6:-1]))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hail was built and tested with Java 11")
         hl.init(
@@ -301,6 +310,20 @@ def start_hail(config: HailConfig) -> str | None:
         )
         hl.default_reference(config.reference_genome)
     return log_path
+
+
+def limit_native_threads(cores: int) -> None:
+    """Let numpy's BLAS use ``cores`` threads, like Spark's ``local[cores]``.
+
+    In local mode the heaviest steps (LD, PCA, KING, logistic fits) run in numpy,
+    so ``--cores 1`` must hold them to one core too.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=cores, user_api="blas")
+    from gwas_prs.local_threads import set_local_cores
+
+    set_local_cores(cores)
 
 
 def stop_hail() -> None:

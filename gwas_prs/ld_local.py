@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gwas_prs.local_threads import map_blocks
+
 logger = logging.getLogger(__name__)
 
 #: EM iterations, as :data:`gwas_prs.clumping.EM_ITERATIONS`.
@@ -135,77 +137,180 @@ def r2_edges_from_tables(t: npt.NDArray[np.float64], r2: float) -> npt.NDArray[n
     return result
 
 
+#: Relative margin of the screen that discards pairs before the exact r² (well above
+#: the rounding of its float64 arithmetic; the exact test uses :data:`BOUND_MARGIN`).
+SCREEN_MARGIN = 1e-3
+
+
+def _tables(
+    t11: Any,
+    dh_ab: Any,
+    dh_ba: Any,
+    dd: Any,
+    hc_ab: Any,
+    dc_ab: Any,
+    hc_ba: Any,
+    dc_ba: Any,
+    total: Any,
+) -> npt.NDArray[np.float64]:
+    """3×3 genotype tables (cells ``t[3a+b]``) from the pair products and margins."""
+    t21 = (dh_ab - t11) / 2
+    t12 = (dh_ba - t11) / 2
+    t22 = (dd - t11 - 2 * t12 - 2 * t21) / 4
+    a1, b1 = hc_ab, hc_ba
+    a2, b2 = (dc_ab - a1) / 2, (dc_ba - b1) / 2
+    t10 = a1 - t11 - t12
+    t20 = a2 - t21 - t22
+    t01 = b1 - t11 - t21
+    t02 = b2 - t12 - t22
+    t00 = total - a1 - a2 - t01 - t02
+    return np.stack([t00, t01, t02, t10, t11, t12, t20, t21, t22], axis=1)
+
+
 def banded_edges(
     bed: npt.NDArray[np.uint8],
     n_samples: int,
     starts: npt.NDArray[np.int64],
     stops: npt.NDArray[np.int64],
     r2: float,
+    chunk: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Pairs ``i < j < stops[i]`` of .bed rows with PLINK 1.9 r² ``>= r2`` (chunked BLAS)."""
+    """Pairs ``i < j < stops[i]`` of .bed rows with PLINK 1.9 r² ``>= r2`` (chunked BLAS).
+
+    Rows are taken ``chunk`` at a time (default: the median forward window, so
+    the products cover about twice the in-window pairs) against their window,
+    the chunks spread over the cores (:func:`gwas_prs.local_threads.map_blocks`).
+
+    Chunks without missing calls take a screened path: the largest r² any
+    phasing allows needs only ``D·Dᵀ`` and ``H·Hᵀ`` (``x11 = (DD - HH)/2``,
+    ``h = HH``, allele frequencies from each variant's own counts), so two
+    products and a few operations on the chunk discard the pairs that cannot
+    reach ``r2``; the full tables (two more dot products per pair) and the exact
+    test of :func:`r2_edges_from_tables` run on the survivors only. Chunks with
+    missing calls use the margins among samples called at both variants.
+    """
     del starts  # pairs are enumerated forwards: j in (i, stops[i])
     n = len(stops)
     forward = stops - np.arange(n)
-    chunk = int(np.clip(2 * np.median(forward) if n else 128, 128, 2048))
-    found_i: list[npt.NDArray[np.int64]] = []
-    found_j: list[npt.NDArray[np.int64]] = []
-    pairs_total = n_edges = 0
-    for a in range(0, n, chunk):
-        b = min(a + chunk, n)
-        stop = int(stops[a:b].max())
-        if stop <= a + 1:
-            continue
-        g = read_bed_rows(bed, a, stop, n_samples)
-        called = g >= 0
-        dos = np.where(called, g, 0).astype(np.float32)
-        het = (g == 1).astype(np.float32)
-        m = b - a
-        rows = np.arange(a, b)[:, None]
-        cols = np.arange(a, stop)[None, :]
-        ii, kk = np.nonzero((cols > rows) & (cols < stops[a:b][:, None]))
-        if len(ii) == 0:
-            continue
-        jj = kk  # local column index of j within [a, stop)
+    if chunk is None:
+        chunk = int(np.clip(np.median(forward) if n else 128, 64, 2048))
 
-        def pick(left: Any, right: Any, m: int = m, ii: Any = ii, kk: Any = kk) -> Any:
-            return np.asarray((left[:m] @ right.T)[ii, kk], dtype=np.float64)
+    def edges_of(a: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+        return _chunk_edges(bed, n_samples, stops, a, min(a + chunk, n), r2)
 
-        t11 = pick(het, het)
-        dh_ab = pick(dos, het)
-        dh_ba = pick(het, dos)
-        dd = pick(dos, dos)
-        if called.all():
-            het_count = het.sum(axis=1, dtype=np.float64)
-            dos_count = dos.sum(axis=1, dtype=np.float64)
-            hc_ab, dc_ab = het_count[ii], dos_count[ii]
-            hc_ba, dc_ba = het_count[jj], dos_count[jj]
-            total = np.full(len(ii), float(n_samples))
-        else:
-            cal = called.astype(np.float32)
-            dc_ab, dc_ba = pick(dos, cal), pick(cal, dos)
-            hc_ab, hc_ba = pick(het, cal), pick(cal, het)
-            total = pick(cal, cal)
-        t21 = (dh_ab - t11) / 2
-        t12 = (dh_ba - t11) / 2
-        t22 = (dd - t11 - 2 * t12 - 2 * t21) / 4
-        a1, b1 = hc_ab, hc_ba
-        a2, b2 = (dc_ab - a1) / 2, (dc_ba - b1) / 2
-        t10 = a1 - t11 - t12
-        t20 = a2 - t21 - t22
-        t01 = b1 - t11 - t21
-        t02 = b2 - t12 - t22
-        t00 = total - a1 - a2 - t01 - t02
-        tables = np.stack([t00, t01, t02, t10, t11, t12, t20, t21, t22], axis=1)
-        keep = r2_edges_from_tables(tables, r2)
-        pairs_total += len(ii)
-        found_i.append(a + ii[keep])
-        found_j.append(a + jj[keep])
-        n_edges += int(keep.sum())
+    found = list(map_blocks(edges_of, range(0, n, chunk)))
+    pairs_total = sum(f[2] for f in found)
+    found_i = [f[0] for f in found if len(f[0])]
+    found_j = [f[1] for f in found if len(f[1])]
+    n_edges = sum(len(f) for f in found_i)
     logger.info("clumping LD: %d pairs in windows, %d with r2 >= %s", pairs_total, n_edges, r2)
     if not found_i:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     return np.concatenate(found_i).astype(np.int64), np.concatenate(found_j).astype(np.int64)
+
+
+def _chunk_edges(
+    bed: npt.NDArray[np.uint8],
+    n_samples: int,
+    stops: npt.NDArray[np.int64],
+    a: int,
+    b: int,
+    r2: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Edges ``(i, j)`` of :func:`banded_edges` with ``a <= i < b``, and the number of
+    in-window pairs examined."""
+    empty = np.zeros(0, dtype=np.int64)
+    stop = int(stops[a:b].max())
+    if stop <= a + 1:
+        return empty, empty, 0
+    g = read_bed_rows(bed, a, stop, n_samples)
+    called = g >= 0
+    dos = np.where(called, g, 0).astype(np.float32)
+    het = (g == 1).astype(np.float32)
+    m = b - a
+    rows = np.arange(a, b)[:, None]
+    cols = np.arange(a, stop)[None, :]
+    in_window = (cols > rows) & (cols < stops[a:b][:, None])
+    n_pairs = int(in_window.sum())
+    if called.all():
+        dd = dos[:m] @ dos.T  # float32 products of 0/1/2 counts: exact integers
+        hh = het[:m] @ het.T
+        ii, kk = _screened_pairs(dd, hh, dos, m, in_window, n_samples, r2)
+        if len(ii) == 0:
+            return empty, empty, n_pairs
+        het_count = het.sum(axis=1, dtype=np.float64)
+        dos_count = dos.sum(axis=1, dtype=np.float64)
+        dh = dos[:m] @ het.T
+        hd = het[:m] @ dos.T
+        tables = _tables(
+            hh[ii, kk].astype(np.float64),
+            dh[ii, kk].astype(np.float64),
+            hd[ii, kk].astype(np.float64),
+            dd[ii, kk].astype(np.float64),
+            het_count[ii],
+            dos_count[ii],
+            het_count[kk],
+            dos_count[kk],
+            np.full(len(ii), float(n_samples)),
+        )
+    else:
+        ii, kk = np.nonzero(in_window)
+        if len(ii) == 0:
+            return empty, empty, n_pairs
+
+        def pick(left: Any, right: Any) -> Any:
+            return np.asarray((left[:m] @ right.T)[ii, kk], dtype=np.float64)
+
+        cal = called.astype(np.float32)
+        tables = _tables(
+            pick(het, het),
+            pick(dos, het),
+            pick(het, dos),
+            pick(dos, dos),
+            pick(het, cal),
+            pick(dos, cal),
+            pick(cal, het),
+            pick(cal, dos),
+            pick(cal, cal),
+        )
+    keep = r2_edges_from_tables(tables, r2)
+    return (a + ii[keep]).astype(np.int64), (a + kk[keep]).astype(np.int64), n_pairs
+
+
+def _screened_pairs(
+    dd: npt.NDArray[np.float32],
+    hh: npt.NDArray[np.float32],
+    dos: npt.NDArray[np.float32],
+    m: int,
+    in_window: npt.NDArray[np.bool_],
+    n_samples: int,
+    r2: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """In-window pairs (row ``i`` of the chunk, column ``k``) whose r² bound can reach
+    ``r2`` when no call is missing.
+
+    With ``x11 = (DD - HH)/2`` and ``h = HH`` the bound of
+    :func:`r2_edges_from_tables` is ``(|DD - 4N pA pB| + HH)² / (4N)² /
+    (pA qA pB qB)``, so a pair can reach ``r2`` only if ``|DD - 4N pA pB| + HH >=
+    4N sqrt(r2 (1 - margin)) sqrt(pA qA pB qB)``: a handful of float32 operations
+    on the chunk (the margin dwarfs their rounding).
+    """
+    four_n = 4.0 * n_samples
+    p = dos.sum(axis=1, dtype=np.float64) / (2.0 * n_samples)
+    q = np.sqrt(np.clip(p * (1 - p), 0.0, None))
+    centred = np.subtract(
+        dd, np.multiply.outer((four_n * p[:m]).astype(np.float32), p.astype(np.float32))
+    )
+    np.abs(centred, out=centred)
+    centred += hh
+    scale = four_n * np.sqrt(r2 * (1 - SCREEN_MARGIN))
+    bound = np.multiply.outer((scale * q[:m]).astype(np.float32), q.astype(np.float32))
+    reach = centred >= bound
+    reach &= in_window
+    reach &= np.multiply.outer(q[:m] > 1e-6, q > 1e-6)  # monomorphic: r² undefined
+    ii, kk = np.nonzero(reach)
+    return ii.astype(np.int64), kk.astype(np.int64)
 
 
 def runs_locally() -> bool:

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from gwas_prs.errors import ComputationError
 from gwas_prs.ld_local import read_bed_rows
+from gwas_prs.local_threads import map_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +96,16 @@ def wald_block(
     covariates: npt.NDArray[np.float64],
     b_null: npt.NDArray[np.float64],
 ) -> tuple[Any, ...]:
-    """Fit ``B`` variants at once. ``x``: samples × B dosages (already imputed).
+    """Fit ``B`` variants at once. ``x``: B × samples dosages (already imputed; one
+    contiguous row per variant, which keeps the per-variant sums fast).
 
     Returns ``beta, se, converged, exploded, iterations`` (arrays of length B).
     """
+    from scipy.special import expit
+
     n, k = covariates.shape
     m = k + 1
-    n_var = x.shape[1]
+    n_var = x.shape[0]
     cc = (covariates[:, :, None] * covariates[:, None, :]).reshape(n, k * k)
     b = np.zeros((n_var, m))
     b[:, :k] = b_null
@@ -113,19 +117,21 @@ def wald_block(
 
     def update(idx: npt.NDArray[np.int64]) -> None:
         """Score and Fisher information of the variants ``idx`` at their ``b``."""
-        xs = x[:, idx]
-        eta = covariates @ b[idx, :k].T + xs * b[idx, k]
-        mu = _sigmoid(eta)
+        xs = x if len(idx) == n_var else x[idx]
+        coef = b[idx]
+        eta = coef[:, :k] @ covariates.T
+        eta += xs * coef[:, k : k + 1]
+        mu = expit(eta, out=eta)
         w = mu * (1 - mu)
-        resid = y[:, None] - mu
-        score[idx, :k] = (covariates.T @ resid).T
-        score[idx, k] = (xs * resid).sum(axis=0)
+        resid = np.subtract(y[None, :], mu, out=mu)
+        score[idx, :k] = resid @ covariates
+        score[idx, k] = np.einsum("ij,ij->i", xs, resid)
         wx = w * xs
-        fisher[idx, :k, :k] = (w.T @ cc).reshape(len(idx), k, k)
-        cross = (covariates.T @ wx).T
+        fisher[idx, :k, :k] = (w @ cc).reshape(len(idx), k, k)
+        cross = wx @ covariates
         fisher[idx, :k, k] = cross
         fisher[idx, k, :k] = cross
-        fisher[idx, k, k] = (wx * xs).sum(axis=0)
+        fisher[idx, k, k] = np.einsum("ij,ij->i", wx, xs)
 
     active = np.arange(n_var)
     update(active)
@@ -206,16 +212,20 @@ def logistic_wald_rows(
     converged = np.zeros(n_rows, dtype=bool)
     exploded = np.zeros(n_rows, dtype=bool)
     iterations = np.zeros(n_rows, dtype=np.int64)
-    for a in range(0, n_rows, block):
+
+    def fit(a: int) -> tuple[int, tuple[Any, ...], npt.NDArray[np.float64]]:
         b = min(a + block, n_rows)
-        g = read_bed_rows(bed, a, b, n_samples).T  # samples × variants
+        g = read_bed_rows(bed, a, b, n_samples)  # variants × samples
         called = g >= 0
-        n_called = called.sum(axis=0)
+        n_called = called.sum(axis=1)
         dosage = np.where(called, g, 0).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mean = dosage.sum(axis=0) / n_called
-        x = np.where(called, dosage, mean[None, :])
-        beta, se, conv, expl, iters = wald_block(x, y, covariates, b_null)
+            mean = dosage.sum(axis=1) / n_called
+        x = np.where(called, dosage, mean[:, None])
+        return a, wald_block(x, y, covariates, b_null), mean
+
+    for a, (beta, se, conv, expl, iters), mean in map_blocks(fit, range(0, n_rows, block)):
+        b = a + len(beta)
         out["beta"][a:b], out["standard_error"][a:b] = beta, se
         out["alt_af"][a:b] = mean / 2
         converged[a:b], exploded[a:b], iterations[a:b] = conv, expl, iters

@@ -41,7 +41,7 @@ import pandas as pd
 from gwas_prs import storage
 from gwas_prs.errors import InputError
 from gwas_prs.model_training import LogisticBaseline
-from gwas_prs.table_io import frame_to_table, table_to_frame
+from gwas_prs.table_io import variant_frame_to_table, variant_table_to_frame
 
 logger = logging.getLogger(__name__)
 
@@ -100,36 +100,15 @@ def add_effect_frequencies(
 
     mt = hl.read_matrix_table(silver_mt)
     mt = mt.filter_cols(hl.literal(set(samples), hl.tset(hl.tstr)).contains(mt.s))
-    keys = frame_to_table(
-        pd.DataFrame(
-            {
-                "contig": weights["chromosome"].astype(str),
-                "position": weights["position"].astype("int32"),
-                "ref": weights["ref"].astype(str),
-                "alt": weights["alt"].astype(str),
-            }
-        ),
-        {"contig": hl.tstr, "position": hl.tint32, "ref": hl.tstr, "alt": hl.tstr},
-    )
-    keys = keys.key_by(
-        locus=hl.locus(
-            keys.contig, keys.position, reference_genome=mt.locus.dtype.reference_genome
-        ),
-        alleles=[keys.ref, keys.alt],
+    keys = variant_frame_to_table(
+        weights,
+        {},
+        mt.locus.dtype.reference_genome,
+        columns=("chromosome", "position", "ref", "alt"),
     )
     mt = mt.semi_join_rows(keys.select().distinct())
     rows = mt.annotate_rows(alt_af=hl.agg.mean(hl.float64(mt.GT.n_alt_alleles())) / 2).rows()
-    frame = table_to_frame(
-        rows,
-        {
-            "chromosome": rows.locus.contig,
-            "position": rows.locus.position,
-            "ref": rows.alleles[0],
-            "alt": rows.alleles[1],
-            "alt_af": rows.alt_af,
-        },
-    )
-    frame["position"] = frame["position"].astype("int64")
+    frame = variant_table_to_frame(rows, {"alt_af": rows.alt_af})
     merged = weights.merge(
         frame[["chromosome", "position", "ref", "alt", "alt_af"]],
         on=["chromosome", "position", "ref", "alt"],

@@ -117,7 +117,9 @@ def _qc_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
     from gwas_prs.qc_stage import QcConfig
 
     s = dict(p.stages["qc"])
-    return QcConfig(run_dir=p.run_dir, phenotypes=p.phenotypes, overwrite=overwrite, **s)
+    # the phenotypes matter to qc only for HWE in controls (--hwe-controls-only)
+    phenotypes = p.phenotypes if s.get("hwe_controls_only") else None
+    return QcConfig(run_dir=p.run_dir, phenotypes=phenotypes, overwrite=overwrite, **s)
 
 
 def _qc_run(config: Any, hail: HailConfig) -> Any:

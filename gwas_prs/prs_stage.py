@@ -37,7 +37,7 @@ from gwas_prs.phenotypes import read_phenotypes
 from gwas_prs.prs_evaluation import evaluate_thresholds, fit_score, outcome_by_decile
 from gwas_prs.run_folder import RunFolder, check_can_write, require_complete, stage_run
 from gwas_prs.scoring import DEFAULT_THRESHOLDS, polygenic_scores, threshold_weights_expr
-from gwas_prs.table_io import frame_to_table
+from gwas_prs.table_io import frame_to_table, variant_frame_to_table
 
 logger = logging.getLogger(__name__)
 
@@ -129,13 +129,18 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
             role_frame["s"] = role_frame["s"].astype(str)
             role_ht = frame_to_table(role_frame, {"s": hl.tstr, "role": hl.tstr}, key=["s"])
             mt = mt.annotate_cols(_role=role_ht[mt.s].role)
+            t = time.monotonic()
             if external is None:
                 weights, effect_is_alt, counts = _weights_from_gwas(run, config, mt, tmp)
             else:
                 weights, effect_is_alt, counts = _weights_from_file(config, mt, external, tmp)
+            timings = {"weights_s": time.monotonic() - t}  # clumping (or harmonisation)
+            t = time.monotonic()
             target = mt.filter_cols(hl.literal({"train", "validation", "test"}).contains(mt._role))
             scores_ht = polygenic_scores(target, weights(target), effect_is_alt(target))
             scored = scores_ht.to_pandas().set_index("s")
+            timings["scoring_s"] = time.monotonic() - t
+            t = time.monotonic()
         score_frame = pd.DataFrame(
             np.vstack(scored["scores"].to_numpy()),
             index=scored.index,
@@ -156,8 +161,14 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         from gwas_prs.features import write_features_for_run
 
         write_features_for_run(run, config.trait, phenotypes_file)  # for train
+        timings["evaluation_reports_s"] = time.monotonic() - t
         stage.counts.update(
-            {**counts, "best_threshold": metrics["best_threshold"], "test": metrics["test"]}
+            {
+                **counts,
+                "best_threshold": metrics["best_threshold"],
+                "test": metrics["test"],
+                **{k: round(v, 3) for k, v in timings.items()},
+            }
         )
     return PrsResult(config.trait, final, metrics, round(time.monotonic() - started, 3))
 
@@ -192,23 +203,12 @@ def _weights_from_gwas(
     storage.write_text_atomic(
         storage.join(tmp, "weights_by_threshold.tsv"), by_threshold.to_csv(sep="\t", index=False)
     )
-    index_ht = frame_to_table(
-        index[["chromosome", "position", "ref", "alt", "p", "beta"]],
-        {
-            "chromosome": hl.tstr,
-            "position": hl.tint32,
-            "ref": hl.tstr,
-            "alt": hl.tstr,
-            "p": hl.tfloat64,
-            "beta": hl.tfloat64,
-        },
+    index_ht = variant_frame_to_table(
+        index,
+        {"p": hl.tfloat64, "beta": hl.tfloat64},
+        mt.locus.dtype.reference_genome,
+        columns=("chromosome", "position", "ref", "alt"),
     )
-    index_ht = index_ht.key_by(
-        locus=hl.locus(
-            index_ht.chromosome, index_ht.position, reference_genome=mt.locus.dtype.reference_genome
-        ),
-        alleles=[index_ht.ref, index_ht.alt],
-    ).select("p", "beta")
     counts = {
         "clump_candidates": len(frame),
         "index_variants": len(index),

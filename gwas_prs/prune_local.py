@@ -23,7 +23,8 @@ dot product of two such vectors, in float64. Variants that are all hom-ref,
 all het, all hom-alt or all missing are never kept (Hail drops them too).
 Pairs are compared in blocks with BLAS: each block of consecutive variants
 against the kept variants in the window before it, then the block against
-itself, where the greedy order is followed one variant at a time.
+itself, where the greedy order is followed one variant at a time. Contigs are
+independent and run side by side on the cores.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gwas_prs.ld_local import read_bed_rows
+from gwas_prs.local_threads import map_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -102,42 +104,16 @@ def prune_rows(
     n = len(positions)
     kept = np.zeros(n, dtype=bool)
     cuts = [0, *(np.flatnonzero(contigs[1:] != contigs[:-1]) + 1).tolist(), n]
+
+    def prune_contig(bounds: tuple[int, int]) -> tuple[list[int], int]:
+        start, end = bounds
+        return _prune_contig(bed, n_samples, positions, start, end, r2, window_bp, block)
+
     compared = 0
-    for start, end in itertools.pairwise(cuts):
-        # kept variants of this contig that may still be in a later block's window
-        window_pos = np.zeros(0, dtype=np.int64)
-        window_x = np.zeros((0, n_samples))
-        for a in range(start, end, block):
-            b = min(a + block, end)
-            x, usable = standardised_genotypes(read_bed_rows(bed, a, b, n_samples))
-            pos = positions[a:b]
-            inside = window_pos >= pos[0] - window_bp
-            window_pos, window_x = window_pos[inside], window_x[inside]
-            if len(window_pos):
-                r = x @ window_x.T
-                near = (pos[:, None] - window_pos[None, :]) <= window_bp
-                blocked = ((r * r >= r2) & near).any(axis=1)
-                compared += len(pos) * len(window_pos)
-            else:
-                blocked = np.zeros(len(pos), dtype=bool)
-            within = x @ x.T
-            within *= within
-            compared += len(pos) * (len(pos) - 1) // 2
-            chosen: list[int] = []
-            for i in range(len(pos)):
-                if not usable[i] or blocked[i]:
-                    continue
-                if chosen:
-                    earlier = np.asarray(chosen)
-                    near_i = (pos[i] - pos[earlier]) <= window_bp
-                    if (within[i, earlier][near_i] >= r2).any():
-                        continue
-                chosen.append(i)
-            if chosen:
-                idx = np.asarray(chosen)
-                kept[a + idx] = True
-                window_pos = np.concatenate([window_pos, pos[idx]])
-                window_x = np.vstack([window_x, x[idx]])
+    # contigs are independent: they run side by side on the cores
+    for kept_rows, pairs in map_blocks(prune_contig, itertools.pairwise(cuts)):
+        kept[kept_rows] = True
+        compared += pairs
     logger.info(
         "LD pruning (numpy): %d of %d variants kept (r2 < %s within %d kb; %d pairs compared)",
         int(kept.sum()),
@@ -147,3 +123,53 @@ def prune_rows(
         compared,
     )
     return kept
+
+
+def _prune_contig(
+    bed: npt.NDArray[np.uint8],
+    n_samples: int,
+    positions: npt.NDArray[np.int64],
+    start: int,
+    end: int,
+    r2: float,
+    window_bp: int,
+    block: int,
+) -> tuple[list[int], int]:
+    """The greedy rule over rows ``start:end`` (one contig): kept rows, pairs compared."""
+    kept: list[int] = []
+    compared = 0
+    # kept variants of this contig that may still be in a later block's window
+    window_pos = np.zeros(0, dtype=np.int64)
+    window_x = np.zeros((0, n_samples))
+    for a in range(start, end, block):
+        b = min(a + block, end)
+        x, usable = standardised_genotypes(read_bed_rows(bed, a, b, n_samples))
+        pos = positions[a:b]
+        inside = window_pos >= pos[0] - window_bp
+        window_pos, window_x = window_pos[inside], window_x[inside]
+        if len(window_pos):
+            r = x @ window_x.T
+            near = (pos[:, None] - window_pos[None, :]) <= window_bp
+            blocked = ((r * r >= r2) & near).any(axis=1)
+            compared += len(pos) * len(window_pos)
+        else:
+            blocked = np.zeros(len(pos), dtype=bool)
+        within = x @ x.T
+        within *= within
+        compared += len(pos) * (len(pos) - 1) // 2
+        chosen: list[int] = []
+        for i in range(len(pos)):
+            if not usable[i] or blocked[i]:
+                continue
+            if chosen:
+                earlier = np.asarray(chosen)
+                near_i = (pos[i] - pos[earlier]) <= window_bp
+                if (within[i, earlier][near_i] >= r2).any():
+                    continue
+            chosen.append(i)
+        if chosen:
+            idx = np.asarray(chosen)
+            kept.extend((a + idx).tolist())
+            window_pos = np.concatenate([window_pos, pos[idx]])
+            window_x = np.vstack([window_x, x[idx]])
+    return kept, compared

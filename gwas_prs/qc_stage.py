@@ -352,7 +352,9 @@ def _run(
             "sex_check", sex["sex_mismatch"], "imputed sex (chrX F) differs from the reported sex"
         )
     king_samples = list(samples.index[removed_by.isna()])
+    t_king = time.monotonic()
     pairs = sample_qc.king_pairs(pruned.filter_cols(_select_samples_expr(pruned, king_samples)))
+    timings["king_s"] = time.monotonic() - t_king
     pairs["above_threshold"] = pairs["kinship"] > config.kinship
     to_remove = sample_qc.related_samples_to_remove(pairs, samples["call_rate"], config.kinship)
     pairs["removed"] = [
@@ -414,9 +416,9 @@ def _run(
     variant_qc.variant_qc_table(kept_mt, thresholds, hwe_samples).write(vqc_path, overwrite=True)
     vqc = hl.read_table(vqc_path)
     # the same table as Parquet by contig, for SQL without a JVM (gwas-prs query)
-    from gwas_prs.parquet import variant_columns, write_table_parquet
+    from gwas_prs.parquet import write_variant_parquet
 
-    write_table_parquet(variant_columns(vqc), storage.join(tmp_qc, "variant_qc.parquet"))
+    write_variant_parquet(vqc, storage.join(tmp_qc, "variant_qc.parquet"))
     vsummary = variant_qc.summarise_variant_qc(vqc)
     before = vsummary["n_variants"]
     hwe_where = f" (controls of {trait.trait})" if trait is not None else ""

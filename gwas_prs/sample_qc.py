@@ -289,7 +289,11 @@ def related_samples_to_remove(
             "j_cr": call_rate.reindex(related["j"]).astype(float).to_numpy(),
         }
     )
-    ht = hl.Table.from_pandas(edges)
+    from gwas_prs.table_io import frame_to_table
+
+    ht = frame_to_table(
+        edges, {"i_s": hl.tstr, "i_cr": hl.tfloat64, "j_s": hl.tstr, "j_cr": hl.tfloat64}
+    )
     ht = ht.annotate(
         node_i=hl.struct(s=ht.i_s, call_rate=ht.i_cr),
         node_j=hl.struct(s=ht.j_s, call_rate=ht.j_cr),

@@ -134,3 +134,49 @@ def frame_to_table(
     text.to_csv(local, sep="\t", index=False, na_rep="NA")
     table = hl.import_table(path, types=dict(types), missing="NA", quote=None)
     return table.key_by(*key) if key else table
+
+
+def variant_frame_to_table(
+    frame: pd.DataFrame,
+    values: Mapping[str, Any],
+    reference_genome: Any,
+    columns: tuple[str, str, str, str] = ("contig", "position", "ref", "alt"),
+) -> Any:
+    """A frame of bi-allelic variants as a Table keyed by ``locus``, ``alleles``.
+
+    ``columns`` names the frame's contig, position, REF and ALT columns;
+    ``values`` maps the other columns to keep to their Hail types.
+    """
+    import hail as hl
+
+    contig, position, ref, alt = columns
+    types = {contig: hl.tstr, position: hl.tint32, ref: hl.tstr, alt: hl.tstr, **values}
+    table = frame_to_table(frame, types)
+    table = table.key_by(
+        locus=hl.locus(table[contig], table[position], reference_genome=reference_genome),
+        alleles=[table[ref], table[alt]],
+    )
+    return table.select(*values)
+
+
+def variant_table_to_frame(
+    ht: Any,
+    values: Mapping[str, Any],
+    names: tuple[str, str, str, str] = ("chromosome", "position", "ref", "alt"),
+) -> pd.DataFrame:
+    """A Table keyed by ``locus``, ``alleles`` (bi-allelic) as a frame: contig,
+    position (int64), REF and ALT columns named by ``names``, then ``values``
+    (name → row expression)."""
+    contig, position, ref, alt = names
+    frame = table_to_frame(
+        ht,
+        {
+            contig: ht.locus.contig,
+            position: ht.locus.position,
+            ref: ht.alleles[0],
+            alt: ht.alleles[1],
+            **values,
+        },
+    )
+    frame[position] = frame[position].astype("int64")
+    return frame

@@ -114,7 +114,7 @@ def test_java_from_java_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 def test_driver_memory_is_sized_from_the_machine() -> None:
     gib = 2**30
-    assert default_driver_memory(24 * gib) == "16g"
+    assert default_driver_memory(24 * gib) == "6g"  # capped
     assert default_driver_memory(8 * gib) == "5g"
     assert default_driver_memory(4 * gib) == "2g"
     assert default_driver_memory(2 * gib) == "1g"

@@ -140,6 +140,21 @@ def test_missing_inputs_and_bad_options(no_jvm: None, tmp_path: Path) -> None:
     assert invoke("status", str(tmp_path))[2].startswith(f"error: {tmp_path}: no manifest.json")
 
 
+def test_real_phenotypes_plan_without_hwe_in_controls(no_jvm: None, tmp_path: Path) -> None:
+    """inputs.phenotypes with a gwas section and default qc (the usual real-data file)."""
+    pheno = tmp_path / "pheno.tsv"
+    pheno.write_text("sample_id\tdisease\tage\tsex\nHG00096\t1\t50\t0\n")
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        f"run: run\ninputs:\n  vcfs: {DATA_1KG}/1KG_phase3_subset_chr22.vcf.gz\n"
+        f"  phenotypes: {pheno}\nstages:\n  gwas: {{trait: disease, covariates: [age, sex]}}\n"
+        "  prs: {}\n"
+    )
+    code, out, errors = invoke("run", str(path), "--dry-run")
+    assert code == 0, errors
+    assert "dry run: nothing was run" in out and "gwas:disease" in out
+
+
 def test_example_pipelines_validate(no_jvm: None) -> None:
     from gwas_prs.pipeline_config import load_pipeline
 
