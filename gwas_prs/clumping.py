@@ -311,11 +311,15 @@ def clump_candidates(
     if runs_locally():
         import pandas as pd
 
+        from gwas_prs.table_io import exact_str_expr
+
         # one Hail pass: the .bed for the LD, its .bim for the loci, the p-values and
-        # the carried values (written as the variant ID; Java's Double.toString
-        # round-trips exactly)
+        # the carried values (written as the variant ID with every digit: hl.str
+        # keeps 6 significant digits, which can reorder near-tied p-values)
         fields = [mt._clump_p, *[mt[f"_clump_v{k}"] for k in range(len(values))]]
-        varid = hl.delimit([hl.or_else(hl.str(f), "NaN") for f in fields], ",")
+        varid = hl.delimit(
+            [hl.if_else(hl.is_defined(f), exact_str_expr(f), "NaN") for f in fields], ","
+        )
         with exported_bed(mt, varid=varid) as (bed, n_samples, prefix):
             bim = pd.read_csv(
                 prefix + ".bim",
@@ -376,9 +380,13 @@ def clump_frame(
     itself). On the 2,504-sample benchmark cohort (154k candidates) this saves
     the ~50 s of building and collecting the Hail table.
     """
+    return candidates_frame(clump_candidates(mt, p_expr, params, values))
+
+
+def candidates_frame(c: ClumpedCandidates) -> pd.DataFrame:
+    """The frame of :func:`clump_frame` from a clumping result."""
     import pandas as pd
 
-    c = clump_candidates(mt, p_expr, params, values)
     n = len(c.p_values)
     owner = c.result.clump
     sizes = np.bincount(owner[owner >= 0], minlength=n)

@@ -136,7 +136,9 @@ def frequencies_frame(
     return frame[FRAME_COLUMNS]
 
 
-def local_frequencies_frame(mt: Any, groupings: Sequence[str]) -> pd.DataFrame:
+def local_frequencies_frame(
+    mt: Any, groupings: Sequence[str], keep_bed: str | None = None
+) -> pd.DataFrame:
     """The frame of :func:`frequencies_frame`, computed in numpy (Hail local mode).
 
     One Hail pass exports ``mt``'s genotypes as a PLINK .bed; the counts per
@@ -145,15 +147,26 @@ def local_frequencies_frame(mt: Any, groupings: Sequence[str]) -> pd.DataFrame:
     values as the Hail path (tested); on the 2,504 × 154k benchmark cohort
     16 s instead of 71 s (a ``group_by`` per genotype, then a million-row
     ``to_pandas``).
+
+    ``keep_bed``: a local fileset prefix where the export is written and left
+    (the qc stage keeps the silver genotypes for prs); default a temporary one.
     """
+    import contextlib
+
     import hail as hl
 
-    from gwas_prs.ld_local import exported_bed, read_bed_rows
+    from gwas_prs.ld_local import export_bed, exported_bed, open_bed, read_bed_rows
     from gwas_prs.table_io import cols_in_column_order
 
     cols = cols_in_column_order(mt, *groupings) if groupings else None  # .fam order
     rsid = hl.or_else(mt.rsid, ".") if "rsid" in mt.row else hl.str(".")
-    with exported_bed(mt, varid=rsid) as (bed, n_samples, prefix):
+    exported: contextlib.AbstractContextManager[tuple[Any, int, str]]
+    if keep_bed is None:
+        exported = exported_bed(mt, varid=rsid)
+    else:
+        export_bed(mt, keep_bed, varid=rsid)
+        exported = contextlib.nullcontext((*open_bed(keep_bed), keep_bed))
+    with exported as (bed, n_samples, prefix):
         bim = pd.read_csv(
             prefix + ".bim",
             sep="\t",

@@ -14,6 +14,11 @@
 4. writes ``RUN/gold/prs/TRAIT/``: ``clumps.tsv``, ``weights.txt.gz`` (PGS
    Catalog format, best threshold), ``weights_by_threshold.tsv``,
    ``scores.tsv``, ``metrics.json``, ``report.html``.
+
+With GWAS weights in Hail local mode, when qc kept the silver genotypes as a
+.bed (``RUN/silver/genotypes.plink``), steps 1-2 run in numpy on it
+(:mod:`gwas_prs.prs_local`) instead of exporting the discovery samples and
+scoring in a second pass; ``counts.genotypes_from`` says which path ran.
 """
 
 from __future__ import annotations
@@ -25,19 +30,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from gwas_prs import storage
-from gwas_prs.clumping import ClumpParameters, clump_frame
+from gwas_prs.clumping import ClumpParameters, candidates_frame, clump_frame
 from gwas_prs.errors import InputError
 from gwas_prs.gwas_stage import gwas_dir, read_split
 from gwas_prs.hail_context import HailConfig, start_hail
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
+from gwas_prs.ld_local import runs_locally
 from gwas_prs.phenotypes import read_phenotypes
 from gwas_prs.prs_evaluation import evaluate_thresholds, fit_score, outcome_by_decile
-from gwas_prs.run_folder import RunFolder, check_can_write, require_complete, stage_run
+from gwas_prs.prs_local import (
+    SilverBed,
+    bed_clump_candidates,
+    bed_polygenic_scores,
+    open_silver_bed,
+    silver_bed_prefix,
+)
+from gwas_prs.run_folder import (
+    RunFolder,
+    check_can_write,
+    require_complete,
+    stage_record,
+    stage_run,
+)
 from gwas_prs.scoring import DEFAULT_THRESHOLDS, polygenic_scores, threshold_weights_expr
-from gwas_prs.table_io import frame_to_table, variant_frame_to_table
+from gwas_prs.table_io import frame_to_table, variant_frame_to_table, variant_table_to_frame
 
 logger = logging.getLogger(__name__)
 
@@ -130,19 +150,32 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
             role_ht = frame_to_table(role_frame, {"s": hl.tstr, "role": hl.tstr}, key=["s"])
             mt = mt.annotate_cols(_role=role_ht[mt.s].role)
             t = time.monotonic()
-            if external is None:
-                weights, effect_is_alt, counts = _weights_from_gwas(run, config, mt, tmp)
+            silver_bed = _silver_bed(run) if external is None else None
+            if silver_bed is not None:  # local mode: numpy on the .bed kept by qc
+                bed_weights, bed_rows, counts = _weights_from_bed(
+                    run, config, silver_bed, roles, tmp
+                )
+                timings = {"weights_s": time.monotonic() - t}
+                t = time.monotonic()
+                targets = [str(s) for s, r in roles.items() if r in ("train", "validation", "test")]
+                scored = bed_polygenic_scores(silver_bed, bed_rows, bed_weights, targets)
             else:
-                weights, effect_is_alt, counts = _weights_from_file(config, mt, external, tmp)
-            timings = {"weights_s": time.monotonic() - t}  # clumping (or harmonisation)
-            t = time.monotonic()
-            target = mt.filter_cols(hl.literal({"train", "validation", "test"}).contains(mt._role))
-            scores_ht = polygenic_scores(target, weights(target), effect_is_alt(target))
-            scored = scores_ht.to_pandas().set_index("s")
+                if external is None:
+                    weights, effect_is_alt, counts = _weights_from_gwas(run, config, mt, tmp)
+                else:
+                    weights, effect_is_alt, counts = _weights_from_file(config, mt, external, tmp)
+                timings = {"weights_s": time.monotonic() - t}  # clumping (or harmonisation)
+                t = time.monotonic()
+                target = mt.filter_cols(
+                    hl.literal({"train", "validation", "test"}).contains(mt._role)
+                )
+                scores_ht = polygenic_scores(target, weights(target), effect_is_alt(target))
+                scored = scores_ht.to_pandas().set_index("s")
             timings["scoring_s"] = time.monotonic() - t
+            counts["genotypes_from"] = "silver .bed (numpy)" if silver_bed else "Hail"
             t = time.monotonic()
         score_frame = pd.DataFrame(
-            np.vstack(scored["scores"].to_numpy()),
+            np.vstack(list(scored["scores"])),
             index=scored.index,
             columns=[f"prs_{t:g}" for t in thresholds],
         )
@@ -173,15 +206,41 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     return PrsResult(config.trait, final, metrics, round(time.monotonic() - started, 3))
 
 
-def _weights_from_gwas(
-    run: RunFolder, config: PrsConfig, mt: Any, tmp: str
-) -> tuple[Any, Any, dict[str, Any]]:
+def _silver_bed(run: RunFolder) -> SilverBed | None:
+    """The silver .bed of a local run in local mode, when qc kept one matching silver."""
+    if run.is_remote() or not runs_locally():
+        return None
+    qc = stage_record(run, "qc")
+    if qc is None or "silver_bed" not in qc.outputs:
+        return None
+    prefix = silver_bed_prefix(
+        run.silver_bed, int(qc.counts["samples_out"]), int(qc.counts["variants_out"])
+    )
+    return None if prefix is None else open_silver_bed(prefix)
+
+
+def _weights_from_bed(
+    run: RunFolder, config: PrsConfig, silver: SilverBed, roles: pd.Series, tmp: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], dict[str, Any]]:
+    """Clumping on the silver .bed: per-threshold weights of the index variants and their .bed rows."""
     import hail as hl
 
     sumstats = hl.read_table(storage.join(gwas_dir(run, config.trait), "sumstats.ht"))
-    discovery = mt.filter_cols(mt._role == "discovery")
-    row = sumstats[discovery.row_key]
-    frame = clump_frame(discovery, row.p_value, config.clump, values={"beta": row.beta})
+    frame = variant_table_to_frame(sumstats, {"p_value": sumstats.p_value, "beta": sumstats.beta})
+    discovery = [str(s) for s, r in roles.items() if r == "discovery"]
+    candidates, rows = bed_clump_candidates(silver, frame, discovery, config.clump)
+    clumped = candidates_frame(candidates)
+    index, counts = _write_clump_files(config, clumped, tmp)
+    weights = np.column_stack(
+        [np.where(index["p"] <= t, index["beta"], 0.0) for t in config.thresholds]
+    ).reshape(len(index), len(config.thresholds))
+    return weights, rows[clumped["index_variant"].to_numpy(dtype=bool)], counts
+
+
+def _write_clump_files(
+    config: PrsConfig, frame: pd.DataFrame, tmp: str
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Write clumps.tsv and weights_by_threshold.tsv; return the index variants and counts."""
     columns = [
         "chromosome",
         "position",
@@ -203,12 +262,6 @@ def _weights_from_gwas(
     storage.write_text_atomic(
         storage.join(tmp, "weights_by_threshold.tsv"), by_threshold.to_csv(sep="\t", index=False)
     )
-    index_ht = variant_frame_to_table(
-        index,
-        {"p": hl.tfloat64, "beta": hl.tfloat64},
-        mt.locus.dtype.reference_genome,
-        columns=("chromosome", "position", "ref", "alt"),
-    )
     counts = {
         "clump_candidates": len(frame),
         "index_variants": len(index),
@@ -216,6 +269,25 @@ def _weights_from_gwas(
             f"{t:g}": int((index["p"] <= t).sum()) for t in config.thresholds
         },
     }
+    return index, counts
+
+
+def _weights_from_gwas(
+    run: RunFolder, config: PrsConfig, mt: Any, tmp: str
+) -> tuple[Any, Any, dict[str, Any]]:
+    import hail as hl
+
+    sumstats = hl.read_table(storage.join(gwas_dir(run, config.trait), "sumstats.ht"))
+    discovery = mt.filter_cols(mt._role == "discovery")
+    row = sumstats[discovery.row_key]
+    frame = clump_frame(discovery, row.p_value, config.clump, values={"beta": row.beta})
+    index, counts = _write_clump_files(config, frame, tmp)
+    index_ht = variant_frame_to_table(
+        index,
+        {"p": hl.tfloat64, "beta": hl.tfloat64},
+        mt.locus.dtype.reference_genome,
+        columns=("chromosome", "position", "ref", "alt"),
+    )
 
     def weights(target: Any) -> Any:
         row = index_ht[target.row_key]

@@ -215,7 +215,9 @@ def run_qc(config: QcConfig, hail: HailConfig | None = None) -> QcResult:
         inputs.append(
             InputFile(trait.path, storage.file_size(trait.path), storage.sha256_file(trait.path))
         )
-    outputs = [run.silver_mt, run.silver_qc, run.silver_ancestry, run.gold_frequencies]
+    outputs = [
+        run.silver_mt, run.silver_qc, run.silver_ancestry, run.gold_frequencies, run.silver_bed
+    ]  # fmt: skip
     check_can_write(run, "qc", outputs, overwrite=config.overwrite)
     parameters = config.parameters()
     hail_config = hail or HailConfig(run_dir=run.root, command="qc", seed=config.seed)
@@ -474,8 +476,16 @@ def _run(
     # 6. frequencies -----------------------------------------------------------
     t = time.monotonic()
     groupings = [g for g in frequencies.DEFAULT_GROUPINGS if g in meta_fields]
+    tmp_bed = None
+    if storage.exists(run.silver_bed):  # from an earlier qc: never left beside a new silver
+        storage.remove(run.silver_bed)
     if runs_locally():
-        freq = frequencies.local_frequencies_frame(silver, groupings)
+        if not run.is_remote():  # kept for prs (numpy clumping and scoring)
+            tmp_bed = stage.temporary_path(run.silver_bed)
+            storage.makedirs(tmp_bed)
+        freq = frequencies.local_frequencies_frame(
+            silver, groupings, keep_bed=None if tmp_bed is None else tmp_bed + "/genotypes"
+        )
     else:
         freq = frequencies.frequencies_frame(
             frequencies.frequencies_table(silver, groupings),
@@ -613,6 +623,8 @@ def _run(
     stage.publish(tmp_ancestry, run.silver_ancestry, "silver_ancestry")
     stage.publish(tmp_freq, run.gold_frequencies, "gold_frequencies")
     stage.publish(tmp_silver, run.silver_mt, "silver_mt")
+    if tmp_bed is not None:
+        stage.publish(tmp_bed, run.silver_bed, "silver_bed")
     reports["qc"] = storage.join(run.silver_qc, "report.html")
     reports["ancestry"] = storage.join(run.silver_ancestry, "report.html")
     sample_removed = {r["filter"]: r["removed"] for r in filter_rows if r["unit"] == "samples"}

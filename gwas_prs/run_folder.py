@@ -74,6 +74,12 @@ class RunFolder:
         return self.path("silver", "genotypes.mt")
 
     @property
+    def silver_bed(self) -> str:
+        """Folder of the silver genotypes as a PLINK 1 fileset ``genotypes.bed/.bim/.fam``
+        (local run folders in Hail local mode only; for numpy steps of later stages)."""
+        return self.path("silver", "genotypes.plink")
+
+    @property
     def silver_qc(self) -> str:
         return self.path("silver", "qc")
 

@@ -240,3 +240,85 @@ def test_logistic_wald_rows_match_statsmodels() -> None:
         assert abs(fit.standard_error[v] - ref.bse[-1]) < 1e-6
         assert abs(np.log10(fit.p_value[v]) - np.log10(ref.pvalues[-1])) < 1e-5
     assert fit.p_value[0] < 1e-3  # the simulated effect is found
+
+
+@pytest.fixture(scope="module")
+def silver_like(chr21_22_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """chr21+22 common variants with shuffled IDs, ~2% missing calls and seeded
+    p-values/effects, checkpointed and kept as a .bed the way qc keeps silver."""
+    import hail as hl
+
+    from gwas_prs.ld_local import export_bed
+    from gwas_prs.prs_local import open_silver_bed
+
+    mt = _shuffled_ids(hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt")))
+    mt = hl.variant_qc(mt)
+    mt = mt.filter_rows(hl.min(mt.variant_qc.AF) > 0.02).drop("variant_qc")
+    mt = mt.annotate_entries(GT=hl.or_missing(hl.rand_bool(0.98, seed=21), mt.GT))
+    mt = mt.annotate_rows(
+        p_value=hl.rand_unif(0, 1, seed=22) ** 3, beta=hl.rand_norm(0, 0.1, seed=23)
+    )
+    folder = tmp_path_factory.mktemp("silver_bed")
+    mt = mt.checkpoint(str(folder / "silver.mt"))
+    export_bed(mt, str(folder / "genotypes"), varid=hl.str("."))
+    ids = mt.s.collect()  # column order
+    return {"mt": mt, "bed": open_silver_bed(str(folder / "genotypes")), "ids": ids}
+
+
+@pytest.mark.slow
+def test_bed_clumping_equals_the_hail_path(silver_like: dict) -> None:
+    """prs_local.bed_clump_candidates (subset of the kept .bed) against
+    clumping.clump_candidates (a fresh export of the discovery samples)."""
+    import hail as hl
+
+    from gwas_prs.clumping import ClumpParameters, clump_candidates
+    from gwas_prs.prs_local import bed_clump_candidates
+    from gwas_prs.table_io import variant_table_to_frame
+
+    mt, silver, ids = silver_like["mt"], silver_like["bed"], silver_like["ids"]
+    discovery = ids[1::2]  # every other sample, not in sorted order
+    params = ClumpParameters(r2=0.1, kb=250, p1=0.5, p2=0.5)
+    hail_mt = mt.filter_cols(hl.literal(set(discovery)).contains(mt.s))
+    theirs = clump_candidates(hail_mt, hail_mt.p_value, params, {"beta": hail_mt.beta})
+    rows = mt.rows()
+    sumstats = variant_table_to_frame(rows, {"p_value": rows.p_value, "beta": rows.beta})
+    ours, bed_rows = bed_clump_candidates(silver, sumstats, discovery, params)
+    assert 300 < len(ours.p_values) == len(theirs.p_values) < len(sumstats)
+    assert (ours.positions == theirs.positions).all() and ours.alt == theirs.alt
+    assert (ours.p_values == theirs.p_values).all()  # exact: both carry every digit
+    assert (ours.values["beta"] == theirs.values["beta"]).all()
+    assert (ours.result.is_index == theirs.result.is_index).all()  # tolerance: none
+    assert (ours.result.clump == theirs.result.clump).all()
+    assert ours.result.is_index.sum() < len(ours.p_values)  # LD did absorb variants
+    assert (silver.variants["position"].to_numpy()[bed_rows] == ours.positions).all()
+
+
+@pytest.mark.slow
+def test_bed_scores_equal_hail_polygenic_scores(silver_like: dict) -> None:
+    """prs_local.bed_polygenic_scores against scoring.polygenic_scores: same weights
+    (3 thresholds, ALT effects), same mean imputation of the missing calls."""
+    import hail as hl
+
+    from gwas_prs.prs_local import bed_polygenic_scores
+    from gwas_prs.scoring import polygenic_scores
+
+    mt, silver, ids = silver_like["mt"], silver_like["bed"], silver_like["ids"]
+    rng = np.random.default_rng(5)
+    rows = np.sort(rng.choice(len(silver.variants), size=300, replace=False))
+    weights = rng.normal(0, 0.1, size=(len(rows), 3))
+    weights[rng.random(weights.shape) < 0.3] = 0.0
+    targets = ids[::2]
+    ours = bed_polygenic_scores(silver, rows, weights, targets)
+
+    mt = mt.add_row_index("_r")
+    table = hl.literal(
+        {int(r): w.tolist() for r, w in zip(rows, weights, strict=True)},
+        dtype=hl.tdict(hl.tint64, hl.tarray(hl.tfloat64)),
+    )
+    target = mt.filter_cols(hl.literal(set(targets)).contains(mt.s))
+    theirs = polygenic_scores(target, table.get(target._r), hl.bool(True)).to_pandas()
+    theirs = theirs.set_index("s")
+    assert list(ours.index) == list(theirs.index) == sorted(targets)
+    a, b = np.vstack(list(ours["scores"])), np.vstack(list(theirs["scores"]))
+    assert np.abs(a - b).max() < 1e-12  # tolerance: summation order only
+    assert (ours["n_variants"].to_numpy() == theirs["n_variants"].to_numpy()).all()
