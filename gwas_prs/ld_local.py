@@ -337,7 +337,12 @@ def export_bed(mt: Any, prefix: str, varid: Any = None) -> None:
 
     slim = mt.select_rows(_varid=hl.variant_str(mt.locus, mt.alleles) if varid is None else varid)
     slim = slim.select_cols().select_entries("GT")
-    hl.export_plink(slim, "file://" + prefix, ind_id=hl.str(slim.col_key[0]), varid=slim._varid)
+    hl.export_plink(
+        slim,
+        "file://" + os.path.abspath(prefix),  # "file://" + a relative path is no URI
+        ind_id=hl.str(slim.col_key[0]),
+        varid=slim._varid,
+    )
 
 
 def open_bed(prefix: str) -> tuple[npt.NDArray[np.uint8], int]:

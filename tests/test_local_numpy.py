@@ -13,6 +13,7 @@ the IDs (``mt.cols()`` is sorted by ID; a .bed export is in column order).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +261,12 @@ def silver_like(chr21_22_run: Path, tmp_path_factory: pytest.TempPathFactory) ->
     )
     folder = tmp_path_factory.mktemp("silver_bed")
     mt = mt.checkpoint(str(folder / "silver.mt"))
-    export_bed(mt, str(folder / "genotypes"), varid=hl.str("."))
+    cwd = os.getcwd()
+    try:  # a relative prefix, as under a relative --run folder
+        os.chdir(folder)
+        export_bed(mt, "genotypes", varid=hl.str("."))
+    finally:
+        os.chdir(cwd)
     ids = mt.s.collect()  # column order
     return {"mt": mt, "bed": open_silver_bed(str(folder / "genotypes")), "ids": ids}
 
