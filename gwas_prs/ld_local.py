@@ -345,13 +345,20 @@ def export_bed(mt: Any, prefix: str, varid: Any = None) -> None:
     )
 
 
-def open_bed(prefix: str) -> tuple[npt.NDArray[np.uint8], int]:
+def open_bed(
+    prefix: str, shape: tuple[int, int] | None = None
+) -> tuple[npt.NDArray[np.uint8], int]:
     """The fileset ``prefix`` of :func:`export_bed` memory-mapped: the
-    ``(n_variants, ceil(n_samples / 4))`` byte array and the number of samples."""
-    with open(prefix + ".fam") as fam:
-        n_samples = sum(1 for _ in fam)
-    with open(prefix + ".bim") as bim:
-        n_variants = sum(1 for _ in bim)
+    ``(n_variants, ceil(n_samples / 4))`` byte array and the number of samples.
+    ``shape`` (n_variants, n_samples), when the caller knows it, saves counting
+    the .bim and .fam lines."""
+    if shape is None:
+        with open(prefix + ".fam") as fam:
+            n_samples = sum(1 for _ in fam)
+        with open(prefix + ".bim") as bim:
+            n_variants = sum(1 for _ in bim)
+    else:
+        n_variants, n_samples = shape
     per_variant = (n_samples + 3) // 4
     if n_variants == 0:
         return np.zeros((0, per_variant), dtype=np.uint8), n_samples

@@ -57,9 +57,13 @@ class SilverBed:
     samples: list[str]
 
 
-def open_silver_bed(prefix: str) -> SilverBed:
-    """Open the fileset ``prefix``.bed/.bim/.fam written by the qc stage."""
-    bed, n_samples = open_bed(prefix)
+def open_silver_bed(folder: str, n_samples: int, n_variants: int) -> SilverBed | None:
+    """The fileset ``folder/genotypes.bed/.bim/.fam`` written by the qc stage, or
+    None when it is missing or does not have the silver MatrixTable's shape
+    (``n_samples`` × ``n_variants``, from the qc record)."""
+    prefix = os.path.join(folder, "genotypes")
+    if not all(os.path.isfile(prefix + ext) for ext in (".bed", ".bim", ".fam")):
+        return None
     bim = pd.read_csv(
         prefix + ".bim",
         sep="\t",
@@ -69,28 +73,16 @@ def open_silver_bed(prefix: str) -> SilverBed:
         keep_default_na=False,
     )
     fam = pd.read_csv(prefix + ".fam", sep=r"\s+", header=None, dtype=str, keep_default_na=False)
-    variants = bim[["chromosome", "position", "ref", "alt"]].copy()
-    variants["position"] = variants["position"].astype(np.int64)
-    return SilverBed(bed, n_samples, variants, fam[1].tolist())
-
-
-def silver_bed_prefix(folder: str, n_samples: int, n_variants: int) -> str | None:
-    """The fileset prefix in ``folder`` when it exists and has the silver
-    MatrixTable's shape (``n_samples`` × ``n_variants``, from the qc record), else None."""
-    prefix = os.path.join(folder, "genotypes")
-    if not all(os.path.isfile(prefix + ext) for ext in (".bed", ".bim", ".fam")):
-        return None
-    with open(prefix + ".fam") as fam:
-        samples = sum(1 for _ in fam)
-    with open(prefix + ".bim") as bim:
-        variants = sum(1 for _ in bim)
-    expected_bytes = 3 + variants * ((samples + 3) // 4)
-    if (samples, variants) != (n_samples, n_variants) or os.path.getsize(
+    expected_bytes = 3 + n_variants * ((n_samples + 3) // 4)
+    if (len(fam), len(bim)) != (n_samples, n_variants) or os.path.getsize(
         prefix + ".bed"
     ) != expected_bytes:
         logger.warning("%s does not match the silver MatrixTable; using Hail", prefix)
         return None
-    return prefix
+    bed, _ = open_bed(prefix, shape=(n_variants, n_samples))
+    variants = bim[["chromosome", "position", "ref", "alt"]].copy()
+    variants["position"] = variants["position"].astype(np.int64)
+    return SilverBed(bed, n_samples, variants, fam[1].tolist())
 
 
 def _column_indices(silver: SilverBed, sample_ids: list[str]) -> npt.NDArray[np.int64]:

@@ -47,7 +47,6 @@ from gwas_prs.prs_local import (
     bed_clump_candidates,
     bed_polygenic_scores,
     open_silver_bed,
-    silver_bed_prefix,
 )
 from gwas_prs.run_folder import (
     RunFolder,
@@ -213,10 +212,9 @@ def _silver_bed(run: RunFolder) -> SilverBed | None:
     qc = stage_record(run, "qc")
     if qc is None or "silver_bed" not in qc.outputs:
         return None
-    prefix = silver_bed_prefix(
+    return open_silver_bed(
         run.silver_bed, int(qc.counts["samples_out"]), int(qc.counts["variants_out"])
     )
-    return None if prefix is None else open_silver_bed(prefix)
 
 
 def _weights_from_bed(

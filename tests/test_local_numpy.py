@@ -268,7 +268,10 @@ def silver_like(chr21_22_run: Path, tmp_path_factory: pytest.TempPathFactory) ->
     finally:
         os.chdir(cwd)
     ids = mt.s.collect()  # column order
-    return {"mt": mt, "bed": open_silver_bed(str(folder / "genotypes")), "ids": ids}
+    silver = open_silver_bed(str(folder), len(ids), mt.count_rows())
+    assert silver is not None
+    assert open_silver_bed(str(folder), len(ids) + 1, mt.count_rows()) is None  # wrong shape
+    return {"mt": mt, "bed": silver, "ids": ids}
 
 
 @pytest.mark.slow
