@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from gwas_prs.errors import InputError
+from gwas_prs.silver_bed import SilverBed, column_indices
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ def association_tests(
     covariates: Sequence[str],
     *,
     test: str = "firth",
+    silver: SilverBed | None = None,
 ) -> dict[str, Any]:
     """Run one association test per variant and trait.
 
@@ -71,6 +74,11 @@ def association_tests(
     test
         For binary traits: ``firth`` (Wald with Firth fallback), ``wald``,
         ``lrt``, ``score``. Quantitative traits always use linear regression.
+    silver
+        The silver .bed kept by qc (:mod:`gwas_prs.silver_bed`), when ``mt``'s
+        rows are exactly its rows (the silver MatrixTable with column fields
+        added): the local Wald fits then read their genotypes from it instead
+        of exporting them from ``mt``. Same numbers either way (tested).
 
     Returns
     -------
@@ -129,7 +137,7 @@ def association_tests(
     for trait in (t for t in traits if t.binary):
         first_test = "wald" if test == "firth" else test
         if first_test == "wald" and runs_locally():
-            table = local_wald_table(mt, trait, phenotype[trait.name], covariates)
+            table = local_wald_table(mt, trait, phenotype[trait.name], covariates, silver)
         else:
             table = _hail_logistic_table(mt, trait, phenotype[trait.name], covariates, first_test)
             table = table.annotate(
@@ -173,10 +181,18 @@ def _hail_logistic_table(
     )
 
 
-def local_wald_table(mt: Any, trait: TraitSpec, y_field: str, covariates: Sequence[str]) -> Any:
+def local_wald_table(
+    mt: Any,
+    trait: TraitSpec,
+    y_field: str,
+    covariates: Sequence[str],
+    silver: SilverBed | None = None,
+) -> Any:
     """The Wald test of :func:`hail.logistic_regression_rows` computed in numpy
     (:mod:`gwas_prs.logistic_local`; Hail local mode), as the table of
-    :func:`association_tests` plus ``_ok``. One .bed export of the tested samples."""
+    :func:`association_tests` plus ``_ok``. The genotypes come from ``silver``
+    (the .bed qc kept, when ``mt``'s rows are its rows) or from one .bed export
+    of the tested samples."""
     import hail as hl
 
     from gwas_prs.ld_local import exported_bed
@@ -197,23 +213,27 @@ def local_wald_table(mt: Any, trait: TraitSpec, y_field: str, covariates: Sequen
             "needs both (check the trait's coding, or use more samples)"
         )
     design = design_matrix(cols, list(covariates))
-    with exported_bed(tested_mt) as (bed, n_samples, prefix):
-        if n_samples != len(y):
-            raise InputError(f"{trait.name}: {n_samples} samples exported, {len(y)} expected")
-        import pandas as pd
-
-        bim = pd.read_csv(
-            prefix + ".bim",
-            sep="\t",
-            header=None,
-            usecols=[0, 3, 4, 5],
-            names=["contig", "position", "alt", "ref"],
-            dtype={"contig": str, "position": np.int32, "alt": str, "ref": str},
-            keep_default_na=False,
-        )
-        fit = logistic_wald_rows(bed, n_samples, y, design)
+    if silver is not None:
+        key = next(iter(mt.col_key))
+        columns = column_indices(silver, cols[key].astype(str).tolist())
+        fit = logistic_wald_rows(silver.bed, silver.n_samples, y, design, columns=columns)
+        bim = silver.variants.rename(columns={"chromosome": "contig"})
+    else:
+        with exported_bed(tested_mt) as (bed, n_samples, prefix):
+            if n_samples != len(y):
+                raise InputError(f"{trait.name}: {n_samples} samples exported, {len(y)} expected")
+            bim = pd.read_csv(
+                prefix + ".bim",
+                sep="\t",
+                header=None,
+                usecols=[0, 3, 4, 5],
+                names=["contig", "position", "alt", "ref"],
+                dtype={"contig": str, "position": np.int32, "alt": str, "ref": str},
+                keep_default_na=False,
+            )
+            fit = logistic_wald_rows(bed, n_samples, y, design)
     ok = fit.converged & ~fit.exploded & np.isfinite(fit.p_value)
-    frame = bim.assign(
+    frame = bim[["contig", "position", "ref", "alt"]].assign(
         beta=fit.beta,
         standard_error=fit.standard_error,
         statistic=fit.z,

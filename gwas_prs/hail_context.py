@@ -235,6 +235,16 @@ def is_hail_running() -> bool:
     return Env._hc is not None
 
 
+def will_run_locally(config: HailConfig) -> bool:
+    """True when Hail runs, or would be started by ``config``, in Spark local mode.
+    Starts nothing (a stage can use it to decide whether it needs Hail at all)."""
+    if is_hail_running():
+        from gwas_prs.ld_local import runs_locally
+
+        return runs_locally()
+    return config.resolved_master().startswith("local")
+
+
 def start_hail(config: HailConfig) -> str | None:
     """Start Hail as described by ``config`` and return the path of its log.
 
@@ -324,6 +334,16 @@ def limit_native_threads(cores: int) -> None:
     from gwas_prs.local_threads import set_local_cores
 
     set_local_cores(cores)
+
+
+def use_local_cores(config: HailConfig) -> None:
+    """For a step that runs in numpy without starting Hail: hold it to the cores
+    Hail would get from ``config`` (``--cores``). Nothing to do when Hail runs."""
+    if is_hail_running():
+        return
+    master = config.resolved_master()
+    if master.startswith("local[") and master[6:-1].isdigit():
+        limit_native_threads(int(master[6:-1]))
 
 
 def stop_hail() -> None:

@@ -387,20 +387,25 @@ def subset_bed(
     n_samples: int,
     rows: npt.NDArray[np.int64],
     columns: npt.NDArray[np.int64],
-    chunk: int = 8192,
+    chunk: int = 2048,
 ) -> npt.NDArray[np.uint8]:
     """A new in-memory .bed byte array of ``rows`` × ``columns`` (indices into
-    ``bed``'s variants and samples, in the order given), same 2-bit coding."""
+    ``bed``'s variants and samples, in the order given), same 2-bit coding.
+    Blocks of ``chunk`` rows are recoded on the local cores."""
     m = len(columns)
     per_variant = (m + 3) // 4
     out = np.zeros((len(rows), per_variant), dtype=np.uint8)
-    for a in range(0, len(rows), chunk):
+
+    def recode(a: int) -> None:
         picked = np.asarray(bed[rows[a : a + chunk]])
         g = _BYTE_TO_ALT[picked].reshape(len(picked), -1)[:, :n_samples][:, columns]
         flat = np.zeros((len(g), per_variant * 4), dtype=np.uint8)
         flat[:, :m] = _ALT_TO_CODE[g + 1]
         c = flat.reshape(len(g), per_variant, 4)
         out[a : a + chunk] = c[:, :, 0] | (c[:, :, 1] << 2) | (c[:, :, 2] << 4) | (c[:, :, 3] << 6)
+
+    for _ in map_blocks(recode, range(0, len(rows), chunk)):
+        pass
     return out
 
 

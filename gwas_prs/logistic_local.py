@@ -185,17 +185,23 @@ def logistic_wald_rows(
     covariates: npt.NDArray[np.float64],
     *,
     block: int = BLOCK,
+    columns: npt.NDArray[np.int64] | None = None,
 ) -> WaldResults:
     """Wald test of every variant (row) of a .bed against a 0/1 trait.
 
     Parameters
     ----------
     bed, n_samples
-        From :func:`gwas_prs.ld_local.exported_bed`; every sample is fitted.
+        From :func:`gwas_prs.ld_local.exported_bed` or
+        :func:`gwas_prs.silver_bed.open_silver_bed`.
     y
-        0/1 trait of the samples, in .fam order (no missing values).
+        0/1 trait of the fitted samples, in .fam order or ``columns`` order (no
+        missing values).
     covariates
         Samples × k design matrix, intercept column first (no missing values).
+    columns
+        The .bed columns of the samples to fit, in the order of ``y``; default
+        every sample.
 
     Returns
     -------
@@ -216,6 +222,8 @@ def logistic_wald_rows(
     def fit(a: int) -> tuple[int, tuple[Any, ...], npt.NDArray[np.float64]]:
         b = min(a + block, n_rows)
         g = read_bed_rows(bed, a, b, n_samples)  # variants × samples
+        if columns is not None:
+            g = g[:, columns]
         called = g >= 0
         n_called = called.sum(axis=1)
         dosage = np.where(called, g, 0).astype(np.float64)

@@ -23,6 +23,7 @@ scoring in a second pass; ``counts.genotypes_from`` says which path ran.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -37,26 +38,20 @@ from gwas_prs import storage
 from gwas_prs.clumping import ClumpParameters, candidates_frame, clump_frame
 from gwas_prs.errors import InputError
 from gwas_prs.gwas_stage import gwas_dir, read_split
-from gwas_prs.hail_context import HailConfig, start_hail
+from gwas_prs.hail_context import HailConfig, start_hail, use_local_cores
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
-from gwas_prs.ld_local import runs_locally
 from gwas_prs.phenotypes import read_phenotypes
 from gwas_prs.prs_evaluation import evaluate_thresholds, fit_score, outcome_by_decile
-from gwas_prs.prs_local import (
-    SilverBed,
-    bed_clump_candidates,
-    bed_polygenic_scores,
-    open_silver_bed,
-)
+from gwas_prs.prs_local import bed_clump_candidates, bed_polygenic_scores, sumstats_for_clumping
 from gwas_prs.run_folder import (
     RunFolder,
     check_can_write,
     require_complete,
-    stage_record,
     stage_run,
 )
 from gwas_prs.scoring import DEFAULT_THRESHOLDS, polygenic_scores, threshold_weights_expr
-from gwas_prs.table_io import frame_to_table, variant_frame_to_table, variant_table_to_frame
+from gwas_prs.silver_bed import SilverBed, kept_silver_bed
+from gwas_prs.table_io import frame_to_table, variant_frame_to_table
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +125,8 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         "allow_palindromic": config.allow_palindromic,
         "min_overlap": config.min_overlap,
     }
+    hail = hail or HailConfig(run_dir=run.root, command="prs")
+    silver_bed = kept_silver_bed(run, hail) if external is None else None
     with stage_run(
         run,
         f"prs:{config.trait}",
@@ -137,42 +134,19 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         final_outputs=[final],
         overwrite=config.overwrite,
     ) as stage:
-        log = start_hail(hail or HailConfig(run_dir=run.root, command="prs"))
-        import hail as hl
-
         tmp = stage.temporary_path(final)
         storage.makedirs(tmp)
-        with hail_errors_as_computation_errors("building the polygenic score", log):
-            mt = hl.read_matrix_table(run.silver_mt)
-            role_frame = roles.rename("role").rename_axis("s").reset_index()
-            role_frame["s"] = role_frame["s"].astype(str)
-            role_ht = frame_to_table(role_frame, {"s": hl.tstr, "role": hl.tstr}, key=["s"])
-            mt = mt.annotate_cols(_role=role_ht[mt.s].role)
-            t = time.monotonic()
-            silver_bed = _silver_bed(run) if external is None else None
-            if silver_bed is not None:  # local mode: numpy on the .bed kept by qc
-                bed_weights, bed_rows, counts = _weights_from_bed(
-                    run, config, silver_bed, roles, tmp
-                )
-                timings = {"weights_s": time.monotonic() - t}
-                t = time.monotonic()
-                targets = [str(s) for s, r in roles.items() if r in ("train", "validation", "test")]
-                scored = bed_polygenic_scores(silver_bed, bed_rows, bed_weights, targets)
-            else:
-                if external is None:
-                    weights, effect_is_alt, counts = _weights_from_gwas(run, config, mt, tmp)
-                else:
-                    weights, effect_is_alt, counts = _weights_from_file(config, mt, external, tmp)
-                timings = {"weights_s": time.monotonic() - t}  # clumping (or harmonisation)
-                t = time.monotonic()
-                target = mt.filter_cols(
-                    hl.literal({"train", "validation", "test"}).contains(mt._role)
-                )
-                scores_ht = polygenic_scores(target, weights(target), effect_is_alt(target))
-                scored = scores_ht.to_pandas().set_index("s")
-            timings["scoring_s"] = time.monotonic() - t
-            counts["genotypes_from"] = "silver .bed (numpy)" if silver_bed else "Hail"
-            t = time.monotonic()
+        if silver_bed is not None:  # local mode: numpy on the .bed kept by qc, no Hail
+            use_local_cores(hail)
+            scored, counts, timings = _scores_from_bed(run, config, silver_bed, roles, tmp)
+            genome_build = str(
+                require_complete(run, "ingest", needed_by="prs").parameters["reference_genome"]
+            )
+        else:
+            scored, counts, timings, genome_build = _scores_with_hail(
+                run, config, external, roles, tmp, hail
+            )
+        t = time.monotonic()
         score_frame = pd.DataFrame(
             np.vstack(list(scored["scores"])),
             index=scored.index,
@@ -181,10 +155,11 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         score_frame.insert(0, "role", roles.reindex(score_frame.index))
         score_frame.index.name = "sample_id"
         storage.write_text_atomic(storage.join(tmp, "scores.tsv"), score_frame.to_csv(sep="\t"))
-        metrics = _evaluate(config.trait, pheno, covariates, n_pcs, mt, score_frame, thresholds)
+        pcs = _read_pcs(run, n_pcs)
+        metrics = _evaluate(config.trait, pheno, covariates, pcs, score_frame, thresholds)
         metrics["counts"] = counts
         if external is None:
-            _write_best_weights(config, tmp, metrics["best_threshold"])
+            _write_best_weights(config, tmp, metrics["best_threshold"], genome_build)
         storage.write_text_atomic(
             storage.join(tmp, "metrics.json"), json.dumps(metrics, indent=2) + "\n"
         )
@@ -205,26 +180,79 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     return PrsResult(config.trait, final, metrics, round(time.monotonic() - started, 3))
 
 
-def _silver_bed(run: RunFolder) -> SilverBed | None:
-    """The silver .bed of a local run in local mode, when qc kept one matching silver."""
-    if run.is_remote() or not runs_locally():
-        return None
-    qc = stage_record(run, "qc")
-    if qc is None or "silver_bed" not in qc.outputs:
-        return None
-    return open_silver_bed(
-        run.silver_bed, int(qc.counts["samples_out"]), int(qc.counts["variants_out"])
-    )
+def _scores_from_bed(
+    run: RunFolder, config: PrsConfig, silver: SilverBed, roles: pd.Series, tmp: str
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, float]]:
+    """Steps 1-2 in numpy on the silver .bed (see :mod:`gwas_prs.prs_local`)."""
+    t = time.monotonic()
+    bed_weights, bed_rows, counts = _weights_from_bed(run, config, silver, roles, tmp)
+    timings = {"weights_s": time.monotonic() - t}
+    t = time.monotonic()
+    targets = [str(s) for s, r in roles.items() if r in ("train", "validation", "test")]
+    scored = bed_polygenic_scores(silver, bed_rows, bed_weights, targets)
+    timings["scoring_s"] = time.monotonic() - t
+    counts["genotypes_from"] = "silver .bed (numpy)"
+    return scored, counts, timings
+
+
+def _scores_with_hail(
+    run: RunFolder,
+    config: PrsConfig,
+    external: Any,
+    roles: pd.Series,
+    tmp: str,
+    hail: HailConfig,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, float], str]:
+    """Steps 1-2 on the silver MatrixTable; also returns the genome build."""
+    log = start_hail(hail)
+    import hail as hl
+
+    with hail_errors_as_computation_errors("building the polygenic score", log):
+        mt = hl.read_matrix_table(run.silver_mt)
+        role_frame = roles.rename("role").rename_axis("s").reset_index()
+        role_frame["s"] = role_frame["s"].astype(str)
+        role_ht = frame_to_table(role_frame, {"s": hl.tstr, "role": hl.tstr}, key=["s"])
+        mt = mt.annotate_cols(_role=role_ht[mt.s].role)
+        t = time.monotonic()
+        if external is None:
+            weights, effect_is_alt, counts = _weights_from_gwas(run, config, mt, tmp)
+        else:
+            weights, effect_is_alt, counts = _weights_from_file(config, mt, external, tmp)
+        timings = {"weights_s": time.monotonic() - t}  # clumping (or harmonisation)
+        t = time.monotonic()
+        target = mt.filter_cols(hl.literal({"train", "validation", "test"}).contains(mt._role))
+        scores_ht = polygenic_scores(target, weights(target), effect_is_alt(target))
+        scored = scores_ht.to_pandas().set_index("s")
+        timings["scoring_s"] = time.monotonic() - t
+    counts["genotypes_from"] = "Hail"
+    return scored, counts, timings, str(hl.default_reference().name)
+
+
+def _read_pcs(run: RunFolder, n_pcs: int) -> pd.DataFrame:
+    """The first ``n_pcs`` PCs of the qc stage (``silver/ancestry/scores.tsv``, the
+    values of the silver ``pcs`` field, read back bit-exactly)."""
+    path = storage.join(run.silver_ancestry, "scores.tsv")
+    if not storage.exists(path):
+        raise InputError(f"{path}: PCA scores not found; re-run qc")
+    pcs = pd.read_csv(
+        io.StringIO(storage.read_text(path)),
+        sep="\t",
+        dtype={"s": str},
+        float_precision="round_trip",
+    ).set_index("s")
+    if n_pcs > pcs.shape[1]:
+        raise InputError(f"{path}: {pcs.shape[1]} PCs, but gwas used --n-pcs {n_pcs}")
+    return pcs.iloc[:, :n_pcs]
 
 
 def _weights_from_bed(
     run: RunFolder, config: PrsConfig, silver: SilverBed, roles: pd.Series, tmp: str
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], dict[str, Any]]:
     """Clumping on the silver .bed: per-threshold weights of the index variants and their .bed rows."""
-    import hail as hl
-
-    sumstats = hl.read_table(storage.join(gwas_dir(run, config.trait), "sumstats.ht"))
-    frame = variant_table_to_frame(sumstats, {"p_value": sumstats.p_value, "beta": sumstats.beta})
+    frame = sumstats_for_clumping(
+        storage.join(gwas_dir(run, config.trait), "sumstats.tsv.gz"),
+        silver.variants["chromosome"].unique().tolist(),
+    )
     discovery = [str(s) for s, r in roles.items() if r == "discovery"]
     candidates, rows = bed_clump_candidates(silver, frame, discovery, config.clump)
     clumped = candidates_frame(candidates)
@@ -299,10 +327,8 @@ def _weights_from_gwas(
     return weights, effect_is_alt, counts
 
 
-def _write_best_weights(config: PrsConfig, tmp: str, best: float) -> None:
+def _write_best_weights(config: PrsConfig, tmp: str, best: float, genome_build: str) -> None:
     """The index variants with ``p <= best`` as a PGS Catalog scoring file."""
-    import hail as hl
-
     from gwas_prs.pgs_catalog import ScoringMetadata, write_scoring_file
 
     table = pd.read_csv(
@@ -321,7 +347,7 @@ def _write_best_weights(config: PrsConfig, tmp: str, best: float) -> None:
     metadata = ScoringMetadata(
         pgs_name=f"gwas-prs_{config.trait}_CT_p{best:g}",
         trait_reported=config.trait,
-        genome_build=str(hl.default_reference().name),
+        genome_build=genome_build,
         extra={
             "clumping": f"r2={config.clump.r2},kb={config.clump.kb},p1={config.clump.p1},p2={config.clump.p2}",
             "p_value_threshold": f"{best:g}",
@@ -395,17 +421,10 @@ def _evaluate(
     trait: str,
     pheno: Any,
     covariates: tuple[str, ...],
-    n_pcs: int,
-    mt: Any,
+    pc_frame: pd.DataFrame,
     scores: pd.DataFrame,
     thresholds: tuple[float, ...],
 ) -> dict[str, Any]:
-    pcs = mt.cols().select("pcs").to_pandas().set_index("s")
-    pc_frame = pd.DataFrame(
-        np.vstack(pcs["pcs"].to_numpy())[:, :n_pcs] if n_pcs else np.zeros((len(pcs), 0)),
-        index=pcs.index,
-        columns=[f"PC{k + 1}" for k in range(n_pcs)],
-    )
     binary = pheno.binary[trait]
     design = pheno.frame.reindex(scores.index)[[trait, *covariates]].join(pc_frame)
     score_columns = [c for c in scores.columns if c.startswith("prs_")]

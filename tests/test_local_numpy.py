@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gwas_prs.prune_local import prune_rows, standardised_genotypes
@@ -143,7 +144,7 @@ def test_numpy_frequencies_equal_the_hail_aggregation(chr21_22_run: Path) -> Non
 
 
 @pytest.mark.slow
-def test_numpy_logistic_wald_equals_hail(chr21_22_run: Path) -> None:
+def test_numpy_logistic_wald_equals_hail(chr21_22_run: Path, tmp_path: Path) -> None:
     """local_wald_table against hl.logistic_regression_rows(test='wald') on the same data:
     seeded binary trait, two covariates (one missing for some samples), 2% missing calls."""
     import hail as hl
@@ -175,6 +176,25 @@ def test_numpy_logistic_wald_equals_hail(chr21_22_run: Path) -> None:
     assert np.abs(beta[:, 0] - beta[:, 1]).max() < 1e-6
     assert np.abs(se[:, 0] - se[:, 1]).max() < 1e-6
     assert np.abs(np.log10(p[:, 0]) - np.log10(p[:, 1])).max() < 1e-5
+
+    # the gwas stage reads the .bed qc kept instead of exporting the tested samples
+    from gwas_prs.ld_local import export_bed
+    from gwas_prs.silver_bed import open_silver_bed
+
+    folder = tmp_path / "silver_bed"
+    folder.mkdir()
+    export_bed(mt, str(folder / "genotypes"), varid=hl.str("."))
+    silver = open_silver_bed(str(folder), mt.count_cols(), mt.count_rows())
+    from_silver = local_wald_table(mt, trait, "y", ["age", "sex"], silver).collect()
+    assert [(r.locus, r.alleles, r.n, r._ok) for r in from_silver] == [
+        (r.locus, r.alleles, r.n, r._ok) for r in ours
+    ]
+    for field in ("beta", "standard_error", "p_value", "alt_af"):
+        a = np.array([r[field] for r in from_silver], dtype=float)
+        b = np.array([r[field] for r in ours], dtype=float)
+        # tolerance: the same genotypes in the same sample order; the Newton fits
+        # may differ in the last bits (BLAS blocking), nothing more
+        assert np.allclose(a, b, rtol=1e-9, atol=0, equal_nan=True), field
 
 
 @pytest.mark.slow
@@ -250,7 +270,7 @@ def silver_like(chr21_22_run: Path, tmp_path_factory: pytest.TempPathFactory) ->
     import hail as hl
 
     from gwas_prs.ld_local import export_bed
-    from gwas_prs.prs_local import open_silver_bed
+    from gwas_prs.silver_bed import open_silver_bed
 
     mt = _shuffled_ids(hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt")))
     mt = hl.variant_qc(mt)
@@ -300,6 +320,38 @@ def test_bed_clumping_equals_the_hail_path(silver_like: dict) -> None:
     assert (ours.result.clump == theirs.result.clump).all()
     assert ours.result.is_index.sum() < len(ours.p_values)  # LD did absorb variants
     assert (silver.variants["position"].to_numpy()[bed_rows] == ours.positions).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("effect_size", ["odds_ratio", "beta"])
+def test_sumstats_file_reads_back_bit_exact(
+    silver_like: dict, tmp_path: Path, effect_size: str
+) -> None:
+    """The prs stage reads sumstats.tsv.gz (no Hail) instead of sumstats.ht: after
+    write_gwas_ssf → sumstats_for_clumping every p-value and beta is the same float."""
+    from gwas_prs.errors import InputError
+    from gwas_prs.prs_local import sumstats_for_clumping
+    from gwas_prs.sumstats_format import SumstatsMetadata, write_gwas_ssf
+    from gwas_prs.table_io import variant_table_to_frame
+
+    rows = silver_like["mt"].rows()
+    expected = variant_table_to_frame(rows, {"p_value": rows.p_value, "beta": rows.beta})
+    expected.loc[3, "p_value"] = 4.9e-324  # the smallest subnormal survives too
+    expected.loc[5, ["p_value", "beta"]] = np.nan  # an untested variant
+    frame = expected.rename(
+        columns={
+            "position": "base_pair_location",
+            "ref": "other_allele",
+            "alt": "effect_allele",
+        }
+    ).assign(standard_error=0.1, effect_allele_frequency=0.3)
+    path = str(tmp_path / "sumstats.tsv.gz")
+    write_gwas_ssf(frame, path, SumstatsMetadata("GRCh37", "disease", 100, effect_size=effect_size))
+    contigs = silver_like["bed"].variants["chromosome"].unique().tolist()
+    ours = sumstats_for_clumping(path, contigs)
+    pd.testing.assert_frame_equal(ours, expected, check_exact=True)  # tolerance: none
+    with pytest.raises(InputError, match=r"sumstats.tsv.gz:\d+: chromosome 2\d is not in"):
+        sumstats_for_clumping(path, [contigs[0]])
 
 
 @pytest.mark.slow
