@@ -58,45 +58,84 @@ def pruning_candidates_expr(mt: Any, *, min_maf: float, min_call_rate: float) ->
     )
 
 
+def genotypes_only(mt: Any) -> Any:
+    """``mt`` with entries ``GT`` only and no row, column or global fields."""
+    return mt.select_entries("GT").select_rows().select_cols().select_globals()
+
+
 def pruning_candidates(mt: Any, *, min_maf: float, min_call_rate: float) -> Any:
-    """``mt`` (entries ``GT`` only, no row/column/global fields) restricted to
-    :func:`pruning_candidates_expr`. Checkpoint it before :func:`ld_pruned`."""
-    mt = mt.select_entries("GT").select_rows().select_cols().select_globals()
+    """:func:`genotypes_only` of ``mt`` restricted to :func:`pruning_candidates_expr`;
+    the input of :func:`ld_pruned`."""
+    mt = genotypes_only(mt)
     return mt.filter_rows(pruning_candidates_expr(mt, min_maf=min_maf, min_call_rate=min_call_rate))
 
 
-def ld_pruned(candidates: Any, *, r2: float, window_bp: int) -> Any:
-    """LD-prune ``candidates`` with :func:`hail.ld_prune`.
+def ld_pruned(
+    candidates: Any, *, r2: float, window_bp: int, scratch: str, source: Any = None
+) -> tuple[Any, int]:
+    """LD-prune ``candidates`` with :func:`hail.ld_prune`'s rule.
+
+    In Hail local mode the rule runs in numpy (:func:`local_pruned_rows`) on one
+    .bed export of ``candidates``, which may be an unevaluated filter of a larger
+    MatrixTable: the export is the pass that evaluates it. The kept rows are then
+    selected by key, from ``source`` when given (the :func:`genotypes_only`
+    MatrixTable ``candidates`` was filtered from: the filter is not evaluated a
+    second time), else from ``candidates``. On a cluster ``candidates`` is first
+    checkpointed under ``scratch`` (:func:`hail.ld_prune` reads it several times).
 
     Returns
     -------
-    :class:`hail.MatrixTable`
+    (:class:`hail.MatrixTable`, int)
         The kept SNPs, entries ``GT``, with row field ``af`` (float64, ALT
-        frequency over ``candidates``' columns). Checkpoint it: it is read
-        several times (heterozygosity, KING, PCA).
+        frequency over ``candidates``' columns), not yet evaluated: checkpoint
+        it, it is read several times (heterozygosity, KING, PCA). Then the
+        number of candidates.
     """
     import hail as hl
 
     from gwas_prs.ld_local import runs_locally
 
     if runs_locally():
-        kept_rows = local_pruned_rows(candidates, r2=r2, window_bp=window_bp)
-        indexed = candidates.add_row_index("_prune_row")
-        pruned = indexed.filter_rows(
-            hl.literal(kept_rows, dtype=hl.tset(hl.tint64)).contains(indexed._prune_row)
-        ).drop("_prune_row")
+        kept_keys, n_candidates = local_pruned_keys(candidates, r2=r2, window_bp=window_bp)
+        # by key, not by row index: an index on an unevaluated filter costs a pass
+        pruned = (candidates if source is None else source).semi_join_rows(kept_keys)
     else:
+        candidates = candidates.checkpoint(scratch.rstrip("/") + "/candidates.mt")
+        n_candidates = candidates.count_rows()
         kept = hl.ld_prune(candidates.GT, r2=r2, bp_window_size=window_bp)
         pruned = candidates.filter_rows(hl.is_defined(kept[candidates.row_key]))
     stats = hl.agg.call_stats(pruned.GT, pruned.alleles)
-    return pruned.annotate_rows(af=stats.AC[1] / stats.AN)
+    return pruned.annotate_rows(af=stats.AC[1] / stats.AN), n_candidates
 
 
-def local_pruned_rows(candidates: Any, *, r2: float, window_bp: int) -> set[int]:
+def local_pruned_keys(candidates: Any, *, r2: float, window_bp: int) -> tuple[Any, int]:
+    """:func:`local_pruned_rows` as a Hail Table of the kept rows' keys (``locus``,
+    ``alleles``), and the number of rows of ``candidates``."""
+    from gwas_prs.table_io import variant_frame_to_table
+
+    kept_rows, n_candidates, variants = _local_pruned(candidates, r2=r2, window_bp=window_bp)
+    kept = variants.iloc[sorted(kept_rows)]
+    table = variant_frame_to_table(
+        kept,
+        {},
+        candidates.locus.dtype.reference_genome,
+        columns=("contig", "position", "ref", "alt"),
+    )
+    return table, n_candidates
+
+
+def local_pruned_rows(candidates: Any, *, r2: float, window_bp: int) -> tuple[set[int], int]:
     """Row indices of ``candidates`` kept by :func:`hail.ld_prune`'s rule, computed in
-    numpy on one .bed export (:mod:`gwas_prs.prune_local`; Hail local mode)."""
-    import pandas as pd
+    numpy on one .bed export (:mod:`gwas_prs.prune_local`; Hail local mode), and
+    the number of rows of ``candidates``."""
+    kept_rows, n_candidates, _ = _local_pruned(candidates, r2=r2, window_bp=window_bp)
+    return kept_rows, n_candidates
 
+
+def _local_pruned(
+    candidates: Any, *, r2: float, window_bp: int
+) -> tuple[set[int], int, pd.DataFrame]:
+    """Kept row indices, number of rows, and the rows' contig/position/ref/alt."""
     from gwas_prs.ld_local import exported_bed
     from gwas_prs.prune_local import prune_rows
 
@@ -105,9 +144,10 @@ def local_pruned_rows(candidates: Any, *, r2: float, window_bp: int) -> set[int]
             prefix + ".bim",
             sep="\t",
             header=None,
-            usecols=[0, 3],
-            names=["contig", "position"],
-            dtype={"contig": str, "position": np.int64},
+            usecols=[0, 3, 4, 5],
+            names=["contig", "position", "alt", "ref"],
+            dtype={"contig": str, "position": np.int64, "alt": str, "ref": str},
+            keep_default_na=False,
         )
         kept = prune_rows(
             bed,
@@ -117,7 +157,7 @@ def local_pruned_rows(candidates: Any, *, r2: float, window_bp: int) -> set[int]
             r2=r2,
             window_bp=window_bp,
         )
-    return {int(i) for i in np.flatnonzero(kept)}
+    return {int(i) for i in np.flatnonzero(kept)}, len(bim), bim
 
 
 @dataclass

@@ -293,10 +293,12 @@ def _run(
     candidates = ancestry.pruning_candidates(
         bronze, min_maf=PRUNE_MIN_MAF, min_call_rate=config.min_variant_call_rate
     )
-    candidates = candidates.checkpoint(storage.join(scratch, "candidates.mt"))
-    n_candidates = candidates.count_rows()
-    pruned = ancestry.ld_pruned(
-        candidates, r2=config.prune_r2, window_bp=config.prune_window_kb * 1000
+    pruned, n_candidates = ancestry.ld_pruned(
+        candidates,
+        r2=config.prune_r2,
+        window_bp=config.prune_window_kb * 1000,
+        scratch=scratch,
+        source=ancestry.genotypes_only(bronze),
     )
     pruned = pruned.checkpoint(storage.join(scratch, "pruned.mt"))
     n_pruned = pruned.count_rows()

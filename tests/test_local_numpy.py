@@ -98,18 +98,31 @@ def test_numpy_pruning_equals_hail_ld_prune(chr21_22_run: Path) -> None:
     """hl.ld_prune on one partition (no boundary pairs) keeps exactly the numpy set."""
     import hail as hl
 
-    from gwas_prs.ancestry import local_pruned_rows, pruning_candidates
+    from gwas_prs.ancestry import (
+        genotypes_only,
+        ld_pruned,
+        local_pruned_rows,
+        pruning_candidates,
+    )
 
     bronze = hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt"))
     candidates = pruning_candidates(bronze, min_maf=0.05, min_call_rate=0.95)
     candidates = candidates.naive_coalesce(1).add_row_index("row")
     candidates = candidates.checkpoint(hl.utils.new_temp_file("candidates", "mt"))
-    ours = local_pruned_rows(candidates, r2=0.2, window_bp=500_000)
+    ours, n_candidates = local_pruned_rows(candidates, r2=0.2, window_bp=500_000)
     kept = hl.ld_prune(candidates.GT, r2=0.2, bp_window_size=500_000)
     theirs = candidates.filter_rows(hl.is_defined(kept[candidates.row_key])).row.collect()
     theirs_rows = {int(r.row) for r in theirs}
-    assert 200 < len(ours) < candidates.count_rows()
+    assert 200 < len(ours) < candidates.count_rows() == n_candidates
     assert ours == theirs_rows  # tolerance: none, the same set of variants
+
+    # qc's path: ld_pruned on the unevaluated candidate filter of bronze (no checkpoint)
+    lazy = pruning_candidates(bronze, min_maf=0.05, min_call_rate=0.95)
+    expected = [(r.locus, r.alleles) for r in sorted(theirs, key=lambda r: r.row)]
+    for source in (None, genotypes_only(bronze)):  # kept rows taken from either
+        pruned, n_lazy = ld_pruned(lazy, r2=0.2, window_bp=500_000, scratch="unused", source=source)
+        assert n_lazy == n_candidates
+        assert [(r.locus, r.alleles) for r in pruned.rows().collect()] == expected
 
 
 @pytest.mark.slow
