@@ -135,20 +135,12 @@ def local_pruned_rows(candidates: Any, *, r2: float, window_bp: int) -> tuple[se
 def _local_pruned(
     candidates: Any, *, r2: float, window_bp: int
 ) -> tuple[set[int], int, pd.DataFrame]:
-    """Kept row indices, number of rows, and the rows' contig/position/ref/alt."""
-    from gwas_prs.ld_local import exported_bed
+    """Kept row indices, number of rows, and the rows' .bim (contig, position, ref, alt…)."""
+    from gwas_prs.ld_local import exported_bed, read_bim
     from gwas_prs.prune_local import prune_rows
 
     with exported_bed(candidates) as (bed, n_samples, prefix):
-        bim = pd.read_csv(
-            prefix + ".bim",
-            sep="\t",
-            header=None,
-            usecols=[0, 3, 4, 5],
-            names=["contig", "position", "alt", "ref"],
-            dtype={"contig": str, "position": np.int64, "alt": str, "ref": str},
-            keep_default_na=False,
-        )
+        bim = read_bim(prefix)
         kept = prune_rows(
             bed,
             n_samples,

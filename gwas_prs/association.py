@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from gwas_prs.errors import InputError
@@ -195,7 +194,7 @@ def local_wald_table(
     of the tested samples."""
     import hail as hl
 
-    from gwas_prs.ld_local import exported_bed
+    from gwas_prs.ld_local import exported_bed, read_bim
     from gwas_prs.logistic_local import design_matrix, logistic_wald_rows
     from gwas_prs.table_io import cols_in_column_order, variant_frame_to_table
 
@@ -222,15 +221,7 @@ def local_wald_table(
         with exported_bed(tested_mt) as (bed, n_samples, prefix):
             if n_samples != len(y):
                 raise InputError(f"{trait.name}: {n_samples} samples exported, {len(y)} expected")
-            bim = pd.read_csv(
-                prefix + ".bim",
-                sep="\t",
-                header=None,
-                usecols=[0, 3, 4, 5],
-                names=["contig", "position", "alt", "ref"],
-                dtype={"contig": str, "position": np.int32, "alt": str, "ref": str},
-                keep_default_na=False,
-            )
+            bim = read_bim(prefix)
             fit = logistic_wald_rows(bed, n_samples, y, design)
     ok = fit.converged & ~fit.exploded & np.isfinite(fit.p_value)
     frame = bim[["contig", "position", "ref", "alt"]].assign(

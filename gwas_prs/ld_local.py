@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from gwas_prs.local_threads import map_blocks
 
@@ -342,6 +343,27 @@ def export_bed(mt: Any, prefix: str, varid: Any = None) -> None:
         "file://" + os.path.abspath(prefix),  # "file://" + a relative path is no URI
         ind_id=hl.str(slim.col_key[0]),
         varid=slim._varid,
+    )
+
+
+def read_bim(prefix: str) -> pd.DataFrame:
+    """The .bim of the fileset ``prefix`` (:func:`export_bed`): ``contig``, ``varid``,
+    ``cm`` (str), ``position`` (int64), ``alt`` (A1), ``ref`` (A2) (str), one row per
+    .bed row."""
+    return pd.read_csv(
+        prefix + ".bim",
+        sep="\t",
+        header=None,
+        names=["contig", "varid", "cm", "position", "alt", "ref"],
+        dtype={
+            "contig": str,
+            "varid": str,
+            "cm": str,
+            "position": np.int64,
+            "alt": str,
+            "ref": str,
+        },
+        keep_default_na=False,
     )
 
 

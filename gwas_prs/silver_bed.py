@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gwas_prs.hail_context import HailConfig, will_run_locally
-from gwas_prs.ld_local import open_bed
+from gwas_prs.ld_local import open_bed, read_bim
 from gwas_prs.run_folder import RunFolder, stage_record
 
 logger = logging.getLogger(__name__)
@@ -48,14 +48,7 @@ def open_silver_bed(folder: str, n_samples: int, n_variants: int) -> SilverBed |
     prefix = os.path.join(folder, "genotypes")
     if not all(os.path.isfile(prefix + ext) for ext in (".bed", ".bim", ".fam")):
         return None
-    bim = pd.read_csv(
-        prefix + ".bim",
-        sep="\t",
-        header=None,
-        names=["chromosome", "varid", "cm", "position", "alt", "ref"],
-        dtype={"chromosome": str, "varid": str, "cm": str, "alt": str, "ref": str},
-        keep_default_na=False,
-    )
+    bim = read_bim(prefix).rename(columns={"contig": "chromosome"})
     fam = pd.read_csv(prefix + ".fam", sep=r"\s+", header=None, dtype=str, keep_default_na=False)
     expected_bytes = 3 + n_variants * ((n_samples + 3) // 4)
     if (len(fam), len(bim)) != (n_samples, n_variants) or os.path.getsize(
