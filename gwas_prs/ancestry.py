@@ -100,7 +100,9 @@ def ld_pruned(
         # by key, not by row index: an index on an unevaluated filter costs a pass
         pruned = (candidates if source is None else source).semi_join_rows(kept_keys)
     else:
-        candidates = candidates.checkpoint(scratch.rstrip("/") + "/candidates.mt")
+        from gwas_prs import storage
+
+        candidates = candidates.checkpoint(storage.join(scratch, "candidates.mt"))
         n_candidates = candidates.count_rows()
         kept = hl.ld_prune(candidates.GT, r2=r2, bp_window_size=window_bp)
         pruned = candidates.filter_rows(hl.is_defined(kept[candidates.row_key]))

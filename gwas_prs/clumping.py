@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gwas_prs.errors import InputError
-from gwas_prs.ld_local import banded_edges, exported_bed, locus_windows_np, runs_locally
+from gwas_prs.ld_local import banded_edges, exported_bed, locus_windows_np, read_bim, runs_locally
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -309,8 +309,6 @@ def clump_candidates(
     mt = mt.select_cols().select_entries("GT")
     extra: dict[str, npt.NDArray[np.float64]] = {}
     if runs_locally():
-        import pandas as pd
-
         from gwas_prs.table_io import exact_str_expr
 
         # one Hail pass: the .bed for the LD, its .bim for the loci, the p-values and
@@ -321,14 +319,7 @@ def clump_candidates(
             [hl.if_else(hl.is_defined(f), exact_str_expr(f), "NaN") for f in fields], ","
         )
         with exported_bed(mt, varid=varid) as (bed, n_samples, prefix):
-            bim = pd.read_csv(
-                prefix + ".bim",
-                sep="\t",
-                header=None,
-                dtype=str,
-                names=["contig", "varid", "cm", "position", "alt", "ref"],
-                keep_default_na=False,
-            )
+            bim = read_bim(prefix)
             n = len(bim)
             logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
             numbers = (

@@ -27,6 +27,7 @@ from the phenotype file recorded by the gwas stage.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -191,6 +192,30 @@ def _read_tsv(path: str, what: str) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"s": str, "sample_id": str})
 
 
+def read_pcs(run: RunFolder, n_pcs: int) -> pd.DataFrame:
+    """The first ``n_pcs`` PCs of the qc stage (``RUN/silver/ancestry/scores.tsv``),
+    indexed by ``s``, columns ``PC1`` … read back bit-exactly (the silver ``pcs``
+    field's values).
+
+    Raises
+    ------
+    InputError
+        The file is missing, or has fewer than ``n_pcs`` PCs.
+    """
+    path = storage.join(run.silver_ancestry, "scores.tsv")
+    if not storage.exists(path):
+        raise InputError(f"{path}: PCA scores not found; re-run the stage that writes it (qc)")
+    pcs = pd.read_csv(
+        io.StringIO(storage.read_text(path)),
+        sep="\t",
+        dtype={"s": str},
+        float_precision="round_trip",
+    ).set_index("s")
+    if n_pcs > pcs.shape[1]:
+        raise InputError(f"{path}: {pcs.shape[1]} PCs, but gwas used --n-pcs {n_pcs}")
+    return pcs.iloc[:, :n_pcs]
+
+
 def feature_table_from_run(
     run: RunFolder, trait: str, phenotypes_file: str | None = None
 ) -> FeatureTable:
@@ -213,10 +238,7 @@ def feature_table_from_run(
         else None
     )
     pcs_file = storage.join(run.silver_ancestry, "scores.tsv")
-    pcs = _read_tsv(pcs_file, "PCA scores").set_index("s")
-    if n_pcs > pcs.shape[1]:
-        raise InputError(f"{pcs_file}: {pcs.shape[1]} PCs, but gwas used --n-pcs {n_pcs}")
-    pcs = pcs.iloc[:, :n_pcs]
+    pcs = read_pcs(run, n_pcs)
     assignments_file = storage.join(run.silver_ancestry, "assignments.tsv")
     ancestry = (
         _read_tsv(assignments_file, "ancestry assignments").set_index("s")["assigned"]

@@ -155,7 +155,7 @@ def local_frequencies_frame(
 
     import hail as hl
 
-    from gwas_prs.ld_local import export_bed, exported_bed, open_bed, read_bed_rows
+    from gwas_prs.ld_local import export_bed, exported_bed, open_bed, read_bed_rows, read_bim
     from gwas_prs.table_io import cols_in_column_order
 
     cols = cols_in_column_order(mt, *groupings) if groupings else None  # .fam order
@@ -167,14 +167,7 @@ def local_frequencies_frame(
         export_bed(mt, keep_bed, varid=rsid)
         exported = contextlib.nullcontext((*open_bed(keep_bed), keep_bed))
     with exported as (bed, n_samples, prefix):
-        bim = pd.read_csv(
-            prefix + ".bim",
-            sep="\t",
-            header=None,
-            names=["contig", "rsid", "cm", "position", "alt", "ref"],
-            dtype=str,
-            keep_default_na=False,
-        )
+        bim = read_bim(prefix).rename(columns={"varid": "rsid"})
         # (label of the grouping, group name, membership vector) per output row of a variant
         parts: list[tuple[str, str, np.ndarray]] = [("all", "all", np.ones(n_samples))]
         for name in groupings:

@@ -16,14 +16,14 @@
    ``scores.tsv``, ``metrics.json``, ``report.html``.
 
 With GWAS weights in Hail local mode, when qc kept the silver genotypes as a
-.bed (``RUN/silver/genotypes.plink``), steps 1-2 run in numpy on it
-(:mod:`gwas_prs.prs_local`) instead of exporting the discovery samples and
-scoring in a second pass; ``counts.genotypes_from`` says which path ran.
+.bed (``RUN/silver/genotypes.plink``), the stage starts no Hail: steps 1-2 run
+in numpy on the .bed (:mod:`gwas_prs.prs_local`), the summary statistics come
+from ``sumstats.tsv.gz`` and the PCs from ``silver/ancestry/scores.tsv`` (both
+read back bit-exactly); ``counts.genotypes_from`` says which path ran.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -37,6 +37,7 @@ import pandas as pd
 from gwas_prs import storage
 from gwas_prs.clumping import ClumpParameters, candidates_frame, clump_frame
 from gwas_prs.errors import InputError
+from gwas_prs.features import read_pcs
 from gwas_prs.gwas_stage import gwas_dir, read_split
 from gwas_prs.hail_context import HailConfig, start_hail, use_local_cores
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
@@ -155,7 +156,7 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         score_frame.insert(0, "role", roles.reindex(score_frame.index))
         score_frame.index.name = "sample_id"
         storage.write_text_atomic(storage.join(tmp, "scores.tsv"), score_frame.to_csv(sep="\t"))
-        pcs = _read_pcs(run, n_pcs)
+        pcs = read_pcs(run, n_pcs)
         metrics = _evaluate(config.trait, pheno, covariates, pcs, score_frame, thresholds)
         metrics["counts"] = counts
         if external is None:
@@ -228,23 +229,6 @@ def _scores_with_hail(
     return scored, counts, timings, str(hl.default_reference().name)
 
 
-def _read_pcs(run: RunFolder, n_pcs: int) -> pd.DataFrame:
-    """The first ``n_pcs`` PCs of the qc stage (``silver/ancestry/scores.tsv``, the
-    values of the silver ``pcs`` field, read back bit-exactly)."""
-    path = storage.join(run.silver_ancestry, "scores.tsv")
-    if not storage.exists(path):
-        raise InputError(f"{path}: PCA scores not found; re-run qc")
-    pcs = pd.read_csv(
-        io.StringIO(storage.read_text(path)),
-        sep="\t",
-        dtype={"s": str},
-        float_precision="round_trip",
-    ).set_index("s")
-    if n_pcs > pcs.shape[1]:
-        raise InputError(f"{path}: {pcs.shape[1]} PCs, but gwas used --n-pcs {n_pcs}")
-    return pcs.iloc[:, :n_pcs]
-
-
 def _weights_from_bed(
     run: RunFolder, config: PrsConfig, silver: SilverBed, roles: pd.Series, tmp: str
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], dict[str, Any]]:
@@ -257,16 +241,15 @@ def _weights_from_bed(
     candidates, rows = bed_clump_candidates(silver, frame, discovery, config.clump)
     clumped = candidates_frame(candidates)
     index, counts = _write_clump_files(config, clumped, tmp)
-    weights = np.column_stack(
-        [np.where(index["p"] <= t, index["beta"], 0.0) for t in config.thresholds]
-    ).reshape(len(index), len(config.thresholds))
+    weights = index[[f"weight_{t:g}" for t in config.thresholds]].to_numpy(dtype=np.float64)
     return weights, rows[clumped["index_variant"].to_numpy(dtype=bool)], counts
 
 
 def _write_clump_files(
     config: PrsConfig, frame: pd.DataFrame, tmp: str
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Write clumps.tsv and weights_by_threshold.tsv; return the index variants and counts."""
+    """Write clumps.tsv and weights_by_threshold.tsv; return the index variants (with a
+    ``weight_T`` column per threshold T) and counts."""
     columns = [
         "chromosome",
         "position",
@@ -282,9 +265,12 @@ def _write_clump_files(
         storage.join(tmp, "clumps.tsv"), frame[columns].to_csv(sep="\t", index=False)
     )
     index = frame[frame["index_variant"]].copy()
-    by_threshold = index[["chromosome", "position", "ref", "alt", "p", "beta"]].copy()
     for t in config.thresholds:
-        by_threshold[f"weight_{t:g}"] = np.where(index["p"] <= t, index["beta"], 0.0)
+        index[f"weight_{t:g}"] = np.where(index["p"] <= t, index["beta"], 0.0)
+    by_threshold = index[
+        ["chromosome", "position", "ref", "alt", "p", "beta"]
+        + [f"weight_{t:g}" for t in config.thresholds]
+    ]
     storage.write_text_atomic(
         storage.join(tmp, "weights_by_threshold.tsv"), by_threshold.to_csv(sep="\t", index=False)
     )

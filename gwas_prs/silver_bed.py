@@ -58,7 +58,6 @@ def open_silver_bed(folder: str, n_samples: int, n_variants: int) -> SilverBed |
         return None
     bed, _ = open_bed(prefix, shape=(n_variants, n_samples))
     variants = bim[["chromosome", "position", "ref", "alt"]].copy()
-    variants["position"] = variants["position"].astype(np.int64)
     return SilverBed(bed, n_samples, variants, fam[1].tolist())
 
 
