@@ -24,11 +24,12 @@ from gwas_prs.cli import (
 )
 from gwas_prs.cli.console import configure_logging, print_error
 from gwas_prs.cli.options import VerboseOption
-from gwas_prs.errors import GwasPrsError
+from gwas_prs.errors import GwasPrsError, os_error_message
 
 
 class GwasPrsGroup(TyperGroup):
-    """Maps library errors to one-line messages and exit codes (2 input, 3 setup, …)."""
+    """Maps library errors to one-line messages and exit codes (2 input, 3 setup, …);
+    a full disk, a read-only file system or a permission error is one line, exit 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -36,6 +37,12 @@ class GwasPrsGroup(TyperGroup):
         except GwasPrsError as exc:
             print_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            message = os_error_message(exc)
+            if message is None:
+                raise
+            print_error(message)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             print_error("interrupted; the stage in progress is left incomplete and will be redone")
             raise typer.Exit(130) from None

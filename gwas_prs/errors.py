@@ -10,6 +10,8 @@ Library code raises these; only the CLI maps them to exit codes
     was not given (exit code 2).
   - :class:`StageNotCompleteError` – a stage needs the output of an earlier stage
     that has not completed (exit code 2).
+  - :class:`RunFolderBusyError` – another gwas-prs process is writing into the
+    run folder (exit code 2).
   - :class:`EnvironmentSetupError` – the machine lacks something (Java, a
     connector, a GPU) (exit code 3).
   - :class:`ExternalCommandError` – an external program (gcloud, hailctl, plink)
@@ -19,6 +21,8 @@ Library code raises these; only the CLI maps them to exit codes
 """
 
 from __future__ import annotations
+
+import errno
 
 
 class GwasPrsError(Exception):
@@ -41,6 +45,12 @@ class OutputExistsError(GwasPrsError):
 
 class StageNotCompleteError(GwasPrsError):
     """A required earlier stage has not completed in the run folder."""
+
+    exit_code = 2
+
+
+class RunFolderBusyError(GwasPrsError):
+    """Another gwas-prs process holds the run folder's write lock (``RUN/.lock``)."""
 
     exit_code = 2
 
@@ -74,8 +84,30 @@ EXIT_CODES: dict[type[GwasPrsError], int] = {
         InputError,
         OutputExistsError,
         StageNotCompleteError,
+        RunFolderBusyError,
         EnvironmentSetupError,
         ExternalCommandError,
         ComputationError,
     )
 }
+
+
+#: What to do about the file-system errors a user can fix, by ``errno``.
+_OS_ERROR_HINTS: dict[int, str] = {
+    errno.ENOSPC: "no space left on the device; free some space (RUN/tmp can be deleted "
+    "between commands) or use a run folder on a bigger disk",
+    errno.EDQUOT: "disk quota exceeded; free some space or use a run folder elsewhere",
+    errno.EROFS: "the file system is read-only; choose a writable run folder",
+    errno.EACCES: "permission denied; check the permissions or choose another path",
+    errno.EPERM: "operation not permitted; check the permissions or choose another path",
+}
+
+
+def os_error_message(exc: OSError) -> str | None:
+    """One line for a file-system error the user can fix (full disk, read-only file
+    system, permissions), naming the path; None for other errors."""
+    hint = _OS_ERROR_HINTS.get(exc.errno or 0)
+    if hint is None:
+        return None
+    where = exc.filename if exc.filename is not None else "a file"
+    return f"{where}: {hint}"

@@ -227,7 +227,7 @@ def feature_table_from_run(
     gwas = require_complete(run, f"gwas:{trait}", needed_by="features")
     covariates = tuple(gwas.parameters.get("covariates", []))
     n_pcs = int(gwas.parameters.get("n_pcs", 10))
-    phenotypes = phenotypes_file or gwas.parameters["phenotypes_file"]
+    phenotypes = phenotypes_file or run.resolve(gwas.parameters["phenotypes_file"])
     pheno = read_phenotypes(phenotypes, (trait,), covariates)
     scores_file = storage.join(prs_dir(run, trait), "scores.tsv")
     scores = _read_tsv(scores_file, "PRS scores").set_index("sample_id")

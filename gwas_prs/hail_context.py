@@ -298,7 +298,10 @@ def start_hail(config: HailConfig) -> str | None:
         import tempfile
 
         log4j = _quiet_log4j_file(local_tmp or tempfile.mkdtemp(prefix="gwas-prs-"))
-        spark_conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j}"
+        # a file: URI (percent-encoded): Spark splits Java options at spaces, so a run
+        # folder path with a space would otherwise break the JVM start
+        log4j_uri = Path(log4j).resolve().as_uri()
+        spark_conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j_uri}"
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     spark_conf.update(config.spark_conf)
     logger.info("starting Hail (%s, driver memory %s)", master, spark_conf["spark.driver.memory"])
@@ -306,18 +309,28 @@ def start_hail(config: HailConfig) -> str | None:
         limit_native_threads(int(master[6:-1]))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Hail was built and tested with Java 11")
-        hl.init(
-            master=master,
-            app_name=f"gwas-prs {config.command}",
-            log=log_path or f"/tmp/gwas-prs-{config.command}-{stamp}.log",
-            quiet=config.quiet,
-            show_progress=not config.quiet,
-            tmp_dir=tmp_dir,
-            local_tmpdir=local_tmp,
-            global_seed=config.seed,
-            spark_conf=spark_conf,
-            idempotent=True,
-        )
+        try:
+            hl.init(
+                master=master,
+                app_name=f"gwas-prs {config.command}",
+                log=log_path or f"/tmp/gwas-prs-{config.command}-{stamp}.log",
+                quiet=config.quiet,
+                show_progress=not config.quiet,
+                tmp_dir=tmp_dir,
+                local_tmpdir=local_tmp,
+                global_seed=config.seed,
+                spark_conf=spark_conf,
+                idempotent=True,
+            )
+        except Exception as exc:
+            if "JAVA_GATEWAY_EXITED" not in str(exc):
+                raise
+            raise EnvironmentSetupError(
+                f"the Java VM for Hail exited at start-up ({master}, driver memory "
+                f"{spark_conf['spark.driver.memory']}); its own message is on stderr above. "
+                f"Check the Java runtime ({JAVA_INSTALL_HINT}) and lower --driver-memory if the "
+                "machine has less free memory"
+            ) from None
         hl.default_reference(config.reference_genome)
     return log_path
 

@@ -52,6 +52,7 @@ from gwas_prs.run_folder import (
     STATUS_COMPLETE,
     RunFolder,
     load_manifest,
+    run_lock,
     save_manifest,
     split_stage_name,
 )
@@ -420,7 +421,7 @@ def _record_problem(run: RunFolder, raw: Mapping[str, Any] | None) -> str | None
             "stale": "stale (an earlier stage was re-run)",
         }.get(str(status), f"status '{status}'")
     for name, path in (raw.get("outputs") or {}).items():
-        if not storage.exists(path):
+        if not storage.exists(run.resolve(path)):
             return f"output '{name}' is missing"
     return None
 
@@ -551,23 +552,27 @@ def execute(
     """Run the steps of ``the_plan`` that must run, in order; stamp each one.
 
     Hail starts once, at the first step that runs, with the pipeline's settings.
+    The run folder's write lock is held from the first step to the last.
     """
     pipeline = the_plan.pipeline
     run = RunFolder(pipeline.run_dir)
     hail = hail_config(pipeline)
     done: list[tuple[Step, Any]] = []
-    for step in the_plan.to_run:
-        spec = STAGES[step.stage]
-        config = spec.config(pipeline, step.trait, True)
-        on_start(step)
-        logger.info("run: %s (%s)", step.name, step.reason)
-        result = spec.run(config, hail)
-        # inputs made by an earlier step of this run (simulated phenotypes) are
-        # fingerprinted as they are now
-        step.inputs = {path: fingerprint(path) for path in spec.inputs(pipeline, step.trait)}
-        stamp(run, step, pipeline.path)
-        on_result(step, result)
-        done.append((step, result))
+    if not the_plan.to_run:
+        return done
+    with run_lock(run, "run"):
+        for step in the_plan.to_run:
+            spec = STAGES[step.stage]
+            config = spec.config(pipeline, step.trait, True)
+            on_start(step)
+            logger.info("run: %s (%s)", step.name, step.reason)
+            result = spec.run(config, hail)
+            # inputs made by an earlier step of this run (simulated phenotypes) are
+            # fingerprinted as they are now
+            step.inputs = {path: fingerprint(path) for path in spec.inputs(pipeline, step.trait)}
+            stamp(run, step, pipeline.path)
+            on_result(step, result)
+            done.append((step, result))
     return done
 
 

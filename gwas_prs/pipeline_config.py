@@ -199,10 +199,17 @@ class _Checker:
         )
 
     def value(self, node: yaml.Node, option: Option, where: str) -> Any:
-        data = yaml.safe_load(yaml.serialize(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            data = None  # `key:` with nothing after it (serialising it gives no document)
+        else:
+            data = yaml.safe_load(yaml.serialize(node))
         kind = option.kind
         if data is None and not option.required:
             return option.default
+        if data is None:
+            raise self.fail(
+                node, f"'{where}' is empty; give it a value (see examples/pipeline.yaml)"
+            )
         if kind == "int":
             if isinstance(data, bool) or not isinstance(data, int):
                 raise self.fail(node, f"'{where}' must be an integer, not {data!r}")

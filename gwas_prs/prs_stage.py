@@ -47,6 +47,7 @@ from gwas_prs.prs_local import bed_clump_candidates, bed_polygenic_scores, sumst
 from gwas_prs.run_folder import (
     RunFolder,
     check_can_write,
+    holds_run_lock,
     require_complete,
     stage_run,
 )
@@ -95,13 +96,14 @@ def prs_dir(run: RunFolder, trait: str) -> str:
     return run.path("gold", "prs", trait)
 
 
+@holds_run_lock("prs")
 def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     """Stage runner (see the module docstring)."""
     started = time.monotonic()
     config.validate()
     run = RunFolder(config.run_dir)
     gwas = require_complete(run, f"gwas:{config.trait}", needed_by="prs")
-    phenotypes_file = config.phenotypes_file or gwas.parameters["phenotypes_file"]
+    phenotypes_file = config.phenotypes_file or run.resolve(gwas.parameters["phenotypes_file"])
     covariates = tuple(gwas.parameters.get("covariates", []))
     n_pcs = int(gwas.parameters.get("n_pcs", 10))
     pheno = read_phenotypes(phenotypes_file, (config.trait,), covariates)
@@ -116,7 +118,7 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     thresholds = (1.0,) if external is not None else config.thresholds
     parameters = {
         "trait": config.trait,
-        "phenotypes_file": phenotypes_file,
+        "phenotypes_file": run.stored_path(phenotypes_file),
         "clump_r2": config.clump.r2,
         "clump_kb": config.clump.kb,
         "clump_p1": config.clump.p1,

@@ -63,7 +63,14 @@ from gwas_prs import __version__, hail_context, storage
 from gwas_prs.errors import InputError
 from gwas_prs.hail_context import HailConfig
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
-from gwas_prs.run_folder import InputFile, RunFolder, check_can_write, require_complete, stage_run
+from gwas_prs.run_folder import (
+    InputFile,
+    RunFolder,
+    check_can_write,
+    holds_run_lock,
+    require_complete,
+    stage_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +198,7 @@ def _select_samples_expr(mt: Any, samples: list[str]) -> Any:
     return hl.literal(set(samples), hl.tset(hl.tstr)).contains(mt.s)
 
 
+@holds_run_lock("qc")
 def run_qc(config: QcConfig, hail: HailConfig | None = None) -> QcResult:
     """Run sample QC, ancestry PCA, variant QC and frequencies (see the module docstring).
 
@@ -241,7 +249,7 @@ def run_qc(config: QcConfig, hail: HailConfig | None = None) -> QcResult:
         storage.remove(scratch)
     return QcResult(
         run_dir=run.root,
-        outputs=dict(stage.record.outputs),
+        outputs={name: run.resolve(path) for name, path in stage.record.outputs.items()},
         counts=dict(stage.counts),
         reports=reports,
         wall_time_s=round(time.monotonic() - started, 3),
@@ -441,17 +449,16 @@ def _run(
     # 5. silver MatrixTable -------------------------------------------------
     t = time.monotonic()
     col_info = samples.loc[passed, ["call_rate", "het_f"]].copy()
-    col_info["ancestry"] = (
-        assignment.assignments.loc[passed, "assigned"].astype(str) if assignment else None
-    )
-    col_info = col_info.reset_index()
-    col_info["ancestry"] = col_info["ancestry"].astype("string")
-    col_ht = hl.Table.from_pandas(col_info, key="s")
+    if assignment is not None:
+        col_info["ancestry"] = assignment.assignments.loc[passed, "assigned"].astype("string")
+    col_ht = hl.Table.from_pandas(col_info.reset_index(), key="s")
     scores_ht = pca.scores
     silver = kept_mt.annotate_cols(
         sample_qc=hl.struct(call_rate=col_ht[kept_mt.s].call_rate, het_f=col_ht[kept_mt.s].het_f),
         pcs=scores_ht[kept_mt.s].scores,
-        ancestry=col_ht[kept_mt.s].ancestry,
+        # without population labels there is no assignment (a column of a missing type
+        # cannot go through from_pandas)
+        ancestry=col_ht[kept_mt.s].ancestry if assignment is not None else hl.missing(hl.tstr),
     )
     row = vqc[silver.row_key]
     silver = silver.annotate_rows(
@@ -478,6 +485,12 @@ def _run(
     # 6. frequencies -----------------------------------------------------------
     t = time.monotonic()
     groupings = [g for g in frequencies.DEFAULT_GROUPINGS if g in meta_fields]
+    if not groupings:
+        notes.append(
+            "frequencies by population skipped: the samples carry no population labels "
+            f"({', '.join(frequencies.DEFAULT_GROUPINGS)}); gold/frequencies.parquet has the "
+            "whole cohort only (pass --samples to 'gwas-prs ingest' for per-population parts)"
+        )
     tmp_bed = None
     if storage.exists(run.silver_bed):  # from an earlier qc: never left beside a new silver
         storage.remove(run.silver_bed)

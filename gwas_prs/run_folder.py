@@ -9,6 +9,14 @@ A run lives in one folder (local or ``gs://``)::
     RUN/silver/...           qc
     RUN/gold/...             gwas, prs, train
 
+Paths in the manifest (stage outputs) are relative to the run folder's root,
+so a run folder that is copied or moved works from its new place and from any
+working directory (:meth:`RunFolder.stored_path`, :meth:`RunFolder.resolve`).
+
+Every command that writes into a run folder holds its lock (``RUN/.lock``, an
+exclusive ``flock`` released when the process ends, see :func:`run_lock`); a
+second writer is refused at once.
+
 A stage is *complete* only when ``manifest.json`` says so **and** its outputs
 exist. Outputs are written to temporary siblings and moved into place at the
 end (:meth:`StageRun.publish`); the manifest is updated last. A stage that is
@@ -18,23 +26,34 @@ and :func:`require_complete` refuses to build on it.
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import logging
+import os
 import platform
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from gwas_prs import storage
-from gwas_prs.errors import GwasPrsError, OutputExistsError, StageNotCompleteError
+from gwas_prs.errors import (
+    InputError,
+    OutputExistsError,
+    RunFolderBusyError,
+    StageNotCompleteError,
+    os_error_message,
+)
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 1
+LOCK_NAME = ".lock"
+#: 2: output paths relative to the run folder's root (1: as given on the command line)
+MANIFEST_VERSION = 2
 #: Stage order; re-running a stage marks every later stage ``stale``.
 STAGE_ORDER: tuple[str, ...] = ("ingest", "qc", "simulate-phenotype", "gwas", "prs", "train")
 
@@ -91,8 +110,32 @@ class RunFolder:
     def gold_frequencies(self) -> str:
         return self.path("gold", "frequencies.parquet")
 
+    @property
+    def lock(self) -> str:
+        return self.path(LOCK_NAME)
+
     def is_remote(self) -> bool:
         return storage.is_remote(self.root)
+
+    def stored_path(self, path: str) -> str:
+        """``path`` as the manifest stores it: relative to the root when it lies inside
+        the run folder (``bronze/genotypes.mt``), else absolute (or the URL)."""
+        if storage.is_remote(self.root) or storage.is_remote(path):
+            prefix = self.root.rstrip("/") + "/"
+            return path[len(prefix) :] if path.startswith(prefix) else path
+        root = os.path.realpath(self.root)
+        full = os.path.realpath(path)
+        if full == root:
+            return "."
+        if full.startswith(root + os.sep):
+            return os.path.relpath(full, root)
+        return os.path.abspath(path)
+
+    def resolve(self, stored: str) -> str:
+        """A path read from the manifest, made usable: relative paths are inside the run."""
+        if storage.is_remote(stored) or os.path.isabs(stored):
+            return stored
+        return self.root if stored == "." else self.path(stored)
 
 
 @dataclass
@@ -173,13 +216,34 @@ def load_manifest(run: RunFolder) -> dict[str, Any]:
         return {"manifest_version": MANIFEST_VERSION, "run": run.root, "stages": {}}
     try:
         data = json.loads(storage.read_text(run.manifest))
-    except json.JSONDecodeError as exc:
-        raise GwasPrsError(
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(
             f"{run.manifest}: not valid JSON ({exc}); the run folder is damaged — "
             "restore the file or start a new run folder"
         ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
+        raise InputError(
+            f"{run.manifest}: not a gwas-prs manifest (no 'stages' object); the run folder is "
+            "damaged — restore the file or start a new run folder"
+        )
     data.setdefault("stages", {})
+    if int(data.get("manifest_version", 1)) < 2:
+        _migrate_v1_paths(data)
     return dict(data)
+
+
+def _migrate_v1_paths(data: dict[str, Any]) -> None:
+    """Version 1 stored outputs as given on the command line (``runs/a/bronze/…``,
+    relative to the working directory of the command): make them run-relative."""
+    recorded = str(data.get("run", "")).rstrip("/")
+    for raw in data["stages"].values():
+        outputs = raw.get("outputs") if isinstance(raw, dict) else None
+        if not isinstance(outputs, dict):
+            continue
+        for name, path in list(outputs.items()):
+            if recorded and isinstance(path, str) and path.startswith(recorded + "/"):
+                outputs[name] = path[len(recorded) + 1 :]
+    data["manifest_version"] = MANIFEST_VERSION
 
 
 def save_manifest(run: RunFolder, manifest: Mapping[str, Any]) -> None:
@@ -187,12 +251,15 @@ def save_manifest(run: RunFolder, manifest: Mapping[str, Any]) -> None:
 
 
 def stage_record(run: RunFolder, stage: str) -> StageRecord | None:
-    """The manifest record of ``stage``, or None if it never ran."""
+    """The manifest record of ``stage`` (outputs resolved to usable paths), or None if
+    it never ran."""
     raw = load_manifest(run)["stages"].get(stage)
     if raw is None:
         return None
     known = {f for f in StageRecord.__dataclass_fields__}
-    return StageRecord(**{k: v for k, v in raw.items() if k in known})
+    record = StageRecord(**{k: v for k, v in raw.items() if k in known})
+    record.outputs = {name: run.resolve(path) for name, path in record.outputs.items()}
+    return record
 
 
 def require_complete(run: RunFolder, stage: str, *, needed_by: str) -> StageRecord:
@@ -225,6 +292,116 @@ def require_complete(run: RunFolder, stage: str, *, needed_by: str) -> StageReco
     return record
 
 
+#: Run folders whose lock this process holds: real path -> (file descriptor, depth).
+_held_locks: dict[str, tuple[int, int]] = {}
+
+
+def _lock_holder(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(200).strip()
+    except OSError:
+        return ""
+    return text
+
+
+@contextmanager
+def run_lock(run: RunFolder, command: str = "gwas-prs") -> Iterator[None]:
+    """Hold the run folder's exclusive write lock (``RUN/.lock``) for the block.
+
+    A second process that asks for it is refused at once with a
+    :class:`~gwas_prs.errors.RunFolderBusyError` naming the holder's pid. The
+    lock is an ``flock`` on the file, so the kernel releases it when the holder
+    exits, however it exits: a ``.lock`` file left by a killed process does not
+    block anyone. Re-entrant within one process (the pipeline holds it across
+    its stages, each stage takes it again). Object-store run folders
+    (``gs://``) have no such lock: one writer at a time is the user's job there.
+
+    Raises
+    ------
+    RunFolderBusyError
+        Another process holds the lock.
+    """
+    if run.is_remote():
+        yield
+        return
+    import fcntl
+
+    try:
+        storage.makedirs(run.root)
+    except OSError as exc:
+        message = os_error_message(exc)
+        if message is None:
+            raise
+        raise InputError(f"cannot create the run folder: {message}") from None
+    key = os.path.realpath(run.root)
+    if key in _held_locks:
+        fd, depth = _held_locks[key]
+        _held_locks[key] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            fd, depth = _held_locks[key]
+            _held_locks[key] = (fd, depth - 1)
+        return
+    try:
+        fd = os.open(run.lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # checked before any work: the run folder must be writable
+        message = os_error_message(exc)
+        if message is None:
+            raise
+        raise InputError(f"cannot write into the run folder: {message}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        holder = _lock_holder(run.lock) or "pid unknown"
+        raise RunFolderBusyError(
+            f"{run.root} is in use by another gwas-prs ({holder}); wait for it to finish, "
+            "or use another --run folder"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, {command}\n".encode())
+    except OSError:  # pragma: no cover - the lock holds without the note
+        pass
+    _held_locks[key] = (fd, 1)
+    try:
+        yield
+    finally:
+        fd, depth = _held_locks[key]
+        if depth <= 1:
+            del _held_locks[key]
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        else:  # pragma: no cover - unbalanced exit
+            _held_locks[key] = (fd, depth - 1)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def holds_run_lock(command: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorate a stage runner so that it holds the run folder's lock (:func:`run_lock`)
+    from its first check to its last write. The runner's first argument is the run
+    folder's path or a config with a ``run_dir`` attribute."""
+
+    def decorate(runner: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(runner)
+        def locked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            first = args[0]
+            run_dir = first if isinstance(first, str) else first.run_dir  # type: ignore[attr-defined]
+            with run_lock(RunFolder(run_dir), command):
+                return runner(*args, **kwargs)
+
+        return locked
+
+    return decorate
+
+
 class StageRun:
     """A stage in progress; see :func:`stage_run`."""
 
@@ -254,7 +431,7 @@ class StageRun:
         if tmp_path in self._temporaries:
             self._temporaries.remove(tmp_path)
         self._published.append(final_path)
-        self.record.outputs[name] = final_path
+        self.record.outputs[name] = self.run.stored_path(final_path)
 
     def cleanup(self) -> None:
         for tmp in self._temporaries:
@@ -314,8 +491,33 @@ def stage_run(
 
     On an exception the stage is recorded as ``failed`` with the message and
     its temporary outputs are removed; a killed process leaves ``running``.
-    Re-running a stage marks every later stage of :data:`STAGE_ORDER` stale.
+    Re-running a stage marks every later stage of :data:`STAGE_ORDER` stale. The
+    run folder's write lock (:func:`run_lock`) is held throughout.
     """
+    with (
+        run_lock(run, stage),
+        _stage_run(
+            run,
+            stage,
+            parameters=parameters,
+            inputs=inputs,
+            final_outputs=final_outputs,
+            overwrite=overwrite,
+        ) as current,
+    ):
+        yield current
+
+
+@contextmanager
+def _stage_run(
+    run: RunFolder,
+    stage: str,
+    *,
+    parameters: Mapping[str, Any],
+    inputs: Sequence[InputFile],
+    final_outputs: Sequence[str],
+    overwrite: bool,
+) -> Iterator[StageRun]:
     check_can_write(run, stage, final_outputs, overwrite=overwrite)
     storage.makedirs(run.root)
     _remove_stale_partials(final_outputs)
@@ -324,7 +526,7 @@ def stage_run(
         status=STATUS_RUNNING,
         started=_now(),
         parameters=dict(parameters),
-        inputs=[asdict(i) for i in inputs],
+        inputs=[{**asdict(i), "path": run.stored_path(i.path)} for i in inputs],
         versions=tool_versions(),
     )
     manifest = load_manifest(run)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from gwas_prs.errors import InputError
+from gwas_prs.run_folder import holds_run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ class SimulationResult:
     counts: dict[str, Any]
 
 
+@holds_run_lock("simulate-phenotype")
 def run_simulate_phenotype(
     run_dir: str, config: SimulationConfig, *, overwrite: bool = False, hail: Any = None
 ) -> SimulationResult:

@@ -46,7 +46,13 @@ from gwas_prs.features import (
 )
 from gwas_prs.hail_context import HailConfig, start_hail, usable_cores
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
-from gwas_prs.run_folder import RunFolder, check_can_write, require_complete, stage_run
+from gwas_prs.run_folder import (
+    RunFolder,
+    check_can_write,
+    holds_run_lock,
+    require_complete,
+    stage_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +124,7 @@ def _features(
     return table, features_path(run, trait)
 
 
+@holds_run_lock("train")
 def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResult:
     """Stage runner (see the module docstring)."""
     from gwas_prs.model_training import resolve_device
@@ -135,7 +142,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
         )
     final = models_dir(run, config.trait)
     check_can_write(run, f"train:{config.trait}", [final], overwrite=config.overwrite)
-    phenotypes_file = config.phenotypes_file or gwas.parameters["phenotypes_file"]
+    phenotypes_file = config.phenotypes_file or run.resolve(gwas.parameters["phenotypes_file"])
     table, table_path = _features(
         run, config.trait, phenotypes_file, explicit=config.phenotypes_file is not None
     )
@@ -151,7 +158,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
         raise InputError(f"{prs_dir(run, config.trait)}/metrics.json: no best threshold recorded")
     parameters = {
         "trait": config.trait,
-        "phenotypes_file": phenotypes_file,
+        "phenotypes_file": run.stored_path(phenotypes_file),
         "device": device,
         "folds": config.folds,
         "n_trials": config.n_trials,

@@ -318,3 +318,38 @@ def test_changed_prs_parameter_reruns_prs_only(reference_run: Path) -> None:
     )
     clumps = pd.read_csv(reference_run / "gold" / "prs" / "disease" / "clumps.tsv", sep="\t")
     assert clumps["index_variant"].sum() > 0
+
+
+@pytest.mark.slow
+def test_copied_run_works_without_the_original(
+    reference_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished run folder copied elsewhere, with the original out of the way: every
+    stage is complete in the copy, the manifest names nothing of the original, and prs
+    re-runs from another working directory on the copy's own simulated phenotypes."""
+    import shutil
+
+    from gwas_prs.pipeline import status_rows
+
+    copy = tmp_path / "copied run"
+    shutil.copytree(reference_run, copy)
+    hidden = reference_run.with_name(reference_run.name + "-hidden")
+    reference_run.rename(hidden)
+    try:
+        monkeypatch.chdir(tmp_path)
+        rows = status_rows("copied run")
+        assert {r["status"] for r in rows} == {"complete"}, rows
+        stages = stages_of(copy)
+        portable = {
+            name: {k: v for k, v in raw.items() if k != "pipeline"} for name, raw in stages.items()
+        }
+        assert str(reference_run) not in json.dumps(portable)
+        assert stages["gwas:disease"]["parameters"]["phenotypes_file"] == (
+            "simulated/disease/phenotypes.tsv"
+        )
+        code, _, errors = invoke("prs", "copied run", "--trait", "disease", "--overwrite")
+        assert code == 0, errors
+        scores = "gold/prs/disease/scores.tsv"
+        assert (copy / scores).read_bytes() == (hidden / scores).read_bytes()
+    finally:
+        hidden.rename(reference_run)

@@ -351,3 +351,27 @@ def test_sex_check_flags_mismatches_on_simulated_chrx(hail_context: None) -> Non
     assert (
         sex_check(mt.filter_rows(mt.locus.position < 3_050_000)) is None
     )  # < 100 chrX SNPs: skipped
+
+
+@pytest.mark.slow
+def test_qc_without_sample_metadata(hail_context: None, bundled_1kg: dict, tmp_path: Path) -> None:
+    """Ingest without --samples (the metadata is optional): qc completes, skips the
+    per-population parts and says so (it used to fail inside Hail, exit 5)."""
+    import hail as hl
+
+    from gwas_prs.ingest import IngestConfig, run_ingest
+    from gwas_prs.qc_stage import QcConfig, run_qc
+
+    run_dir = str(tmp_path / "run")
+    run_ingest(IngestConfig(vcfs=(str(bundled_1kg["vcfs"][21]),), run_dir=run_dir))
+    result = run_qc(QcConfig(run_dir=run_dir))
+    assert "ancestry assignment skipped: the samples carry no population labels" in result.notes
+    assert any(n.startswith("frequencies by population skipped") for n in result.notes)
+    silver = hl.read_matrix_table(f"{run_dir}/silver/genotypes.mt")
+    assert silver.ancestry.dtype == hl.tstr
+    assert silver.aggregate_cols(hl.agg.count_where(hl.is_defined(silver.ancestry))) == 0
+    assert silver.count_cols() == result.counts["samples_out"] > 0
+    freq = pd.read_parquet(f"{run_dir}/gold/frequencies.parquet")
+    assert set(freq["grouping"]) == {"all"}
+    assert len(freq) == result.counts["variants_out"]
+    assert not (Path(run_dir) / "silver" / "ancestry" / "assignments.tsv").exists()
