@@ -11,7 +11,7 @@ import typer
 from gwas_prs.cli.console import console, summary_table
 from gwas_prs.cli.hail_options import hail_config
 from gwas_prs.cli.ingest_command import print_ingest_summary
-from gwas_prs.cli.options import CoresOption, DriverMemoryOption
+from gwas_prs.cli.options import CoresOption, DriverMemoryOption, EngineOption
 from gwas_prs.cli.qc_command import print_qc_summary
 from gwas_prs.hail_context import HailConfig
 from gwas_prs.run_folder import STATUS_COMPLETE, RunFolder, stage_record
@@ -52,6 +52,7 @@ def demo(
     ] = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
+    engine: EngineOption = None,
 ) -> None:
     """Run the pipeline on the bundled 1000 Genomes cohort (1,126 samples, 22 autosomes).
 
@@ -76,7 +77,9 @@ def demo(
     folder = RunFolder(run)
 
     def hail(command: str) -> HailConfig:
-        return hail_config(run, command, cores=cores, driver_memory=driver_memory, seed=42)
+        return hail_config(
+            run, command, cores=cores, driver_memory=driver_memory, engine=engine, seed=42
+        )
 
     if not _complete(folder, "ingest", overwrite):
         print_ingest_summary(

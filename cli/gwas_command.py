@@ -11,6 +11,7 @@ from gwas_prs.cli.hail_options import hail_config
 from gwas_prs.cli.options import (
     CoresOption,
     DriverMemoryOption,
+    EngineOption,
     OverwriteOption,
     RunArgument,
     SeedOption,
@@ -74,6 +75,7 @@ def simulate_phenotype(
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
+    engine: EngineOption = None,
 ) -> None:
     """Simulate a trait on the QC-passed genotypes, with a known answer.
 
@@ -98,7 +100,12 @@ def simulate_phenotype(
         config,
         overwrite=overwrite,
         hail=hail_config(
-            run, "simulate-phenotype", cores=cores, driver_memory=driver_memory, seed=seed
+            run,
+            "simulate-phenotype",
+            cores=cores,
+            driver_memory=driver_memory,
+            engine=engine,
+            seed=seed,
         ),
     )
     print_simulation_summary(result)
@@ -147,6 +154,7 @@ def gwas(
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
+    engine: EngineOption = None,
     seed: SeedOption = None,
 ) -> None:
     """Genome-wide association on the discovery samples (linear or logistic regression).
@@ -172,7 +180,10 @@ def gwas(
     )
     config.validate()
     result = run_gwas(
-        config, hail_config(run, "gwas", cores=cores, driver_memory=driver_memory, seed=seed)
+        config,
+        hail_config(
+            run, "gwas", cores=cores, driver_memory=driver_memory, engine=engine, seed=seed
+        ),
     )
     print_gwas_summary(result)
 
@@ -266,6 +277,7 @@ def prs(
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
+    engine: EngineOption = None,
     seed: SeedOption = None,
 ) -> None:
     """Polygenic score by clumping + thresholding (PLINK's rule), scored on the target samples.
@@ -293,7 +305,8 @@ def prs(
     )
     config.validate()
     result = run_prs(
-        config, hail_config(run, "prs", cores=cores, driver_memory=driver_memory, seed=seed)
+        config,
+        hail_config(run, "prs", cores=cores, driver_memory=driver_memory, engine=engine, seed=seed),
     )
     print_prs_summary(result)
 

@@ -14,6 +14,7 @@ def hail_config(
     seed: int | None = None,
     reference_genome: str = "GRCh37",
     verbose: bool = False,
+    engine: str | None = None,
 ) -> HailConfig:
     return HailConfig(
         run_dir=run_dir,
@@ -23,4 +24,5 @@ def hail_config(
         seed=seed,
         reference_genome=reference_genome,
         quiet=not verbose,
+        engine=engine,
     )

@@ -12,6 +12,7 @@ from gwas_prs.cli.hail_options import hail_config
 from gwas_prs.cli.options import (
     CoresOption,
     DriverMemoryOption,
+    EngineOption,
     OverwriteOption,
     ReferenceGenomeOption,
     RunOption,
@@ -57,6 +58,7 @@ def ingest(
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
+    engine: EngineOption = None,
     seed: SeedOption = None,
 ) -> None:
     """Import VCFs into the run's bronze MatrixTable.
@@ -89,6 +91,7 @@ def ingest(
             "ingest",
             cores=cores,
             driver_memory=driver_memory,
+            engine=engine,
             seed=seed,
             reference_genome=reference_genome,
         ),

@@ -50,6 +50,18 @@ DriverMemoryOption = Annotated[
         show_default=False,
     ),
 ]
+EngineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help=(
+            "auto, local or hail: 'local' runs the numpy kernels on this machine, 'hail' Hail's "
+            "distributed methods (what a cluster runs), 'auto' local when Spark runs locally "
+            "and the run folder is local [default: $GWAS_PRS_ENGINE, else auto]."
+        ),
+        show_default=False,
+    ),
+]
 ReferenceGenomeOption = Annotated[
     str,
     typer.Option(

@@ -12,6 +12,7 @@ from gwas_prs.cli.hail_options import hail_config
 from gwas_prs.cli.options import (
     CoresOption,
     DriverMemoryOption,
+    EngineOption,
     OverwriteOption,
     RunArgument,
     SeedOption,
@@ -90,6 +91,7 @@ def qc(
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
+    engine: EngineOption = None,
     seed: SeedOption = None,
 ) -> None:
     """Sample and variant QC, relatedness, ancestry PCA and population frequencies.
@@ -122,7 +124,8 @@ def qc(
         overwrite=overwrite,
     )
     result = run_qc(
-        config, hail_config(run, "qc", cores=cores, driver_memory=driver_memory, seed=seed)
+        config,
+        hail_config(run, "qc", cores=cores, driver_memory=driver_memory, engine=engine, seed=seed),
     )
     print_qc_summary(result)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gwas_prs.cli.console import console, summary_table
-from gwas_prs.cli.options import RunArgument
+from gwas_prs.cli.options import EngineOption, RunArgument
 
 if TYPE_CHECKING:
     from gwas_prs.pipeline import Plan, Step
@@ -48,6 +49,7 @@ def run(
         bool,
         typer.Option("--dry-run", help="Print the plan (what runs and why) and run nothing."),
     ] = False,
+    engine: EngineOption = None,
 ) -> None:
     """Run the pipeline: ingest → qc → simulate-phenotype → gwas → prs → train.
 
@@ -64,6 +66,8 @@ def run(
     from gwas_prs.pipeline_config import load_pipeline
 
     pipeline = load_pipeline(str(pipeline_file))
+    if engine is not None:  # the command line wins over the file's hail.engine
+        pipeline = dataclasses.replace(pipeline, engine=engine)
     the_plan = plan(pipeline, start=start, until=until, force=force)
     print_plan(the_plan)
     if dry_run:
@@ -134,6 +138,7 @@ def print_status(run: str) -> None:
             r["status"] + (f": {r['error']}" if r["status"] == "failed" and r["error"] else ""),
             r["parameters_hash"] or "",
             r["counts"],
+            r["engine"] or "",
             "" if r["wall_time_s"] is None else f"{r['wall_time_s']:.1f}",
             r["finished"] or "",
         )
@@ -143,7 +148,7 @@ def print_status(run: str) -> None:
         summary_table(
             f"status: {run}",
             table_rows,
-            ("stage", "status", "parameters", "counts", "wall time (s)", "finished"),
+            ("stage", "status", "parameters", "counts", "engine", "wall time (s)", "finished"),
         ),
         soft_wrap=True,
     )

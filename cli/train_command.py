@@ -8,7 +8,13 @@ import typer
 
 from gwas_prs.cli.console import console, print_outputs, summary_table
 from gwas_prs.cli.hail_options import hail_config
-from gwas_prs.cli.options import CoresOption, DriverMemoryOption, OverwriteOption, RunArgument
+from gwas_prs.cli.options import (
+    CoresOption,
+    DriverMemoryOption,
+    EngineOption,
+    OverwriteOption,
+    RunArgument,
+)
 
 if TYPE_CHECKING:
     from gwas_prs.predict import PredictResult
@@ -57,6 +63,7 @@ def train(
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
+    engine: EngineOption = None,
 ) -> None:
     """Train an XGBoost risk model on PRS + PCs + covariates and evaluate it on held-out samples.
 
@@ -88,7 +95,10 @@ def train(
     )
     config.validate()
     result = run_train(
-        config, hail_config(run, "train", cores=cores, driver_memory=driver_memory, seed=seed)
+        config,
+        hail_config(
+            run, "train", cores=cores, driver_memory=driver_memory, engine=engine, seed=seed
+        ),
     )
     print_train_summary(result)
 
@@ -180,6 +190,7 @@ def predict(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
+    engine: EngineOption = None,
 ) -> None:
     """Score new samples with a trained model: risk probability, PRS, percentile, ancestry.
 
@@ -208,7 +219,8 @@ def predict(
     config.validate()
     out_dir = os.path.dirname(os.path.abspath(out))
     result = run_predict(
-        config, hail_config(out_dir, "predict", cores=cores, driver_memory=driver_memory)
+        config,
+        hail_config(out_dir, "predict", cores=cores, driver_memory=driver_memory, engine=engine),
     )
     print_predict_summary(result)
 

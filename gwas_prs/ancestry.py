@@ -93,9 +93,9 @@ def ld_pruned(
     """
     import hail as hl
 
-    from gwas_prs.ld_local import runs_locally
+    from gwas_prs.engine import numpy_engine
 
-    if runs_locally():
+    if numpy_engine():
         kept_keys, n_candidates = local_pruned_keys(candidates, r2=r2, window_bp=window_bp)
         # by key, not by row index: an index on an unevaluated filter costs a pass
         pruned = (candidates if source is None else source).semi_join_rows(kept_keys)
@@ -195,10 +195,10 @@ def hwe_pca(mt: Any, k: int) -> PcaResult:
     """
     import hail as hl
 
-    from gwas_prs.ld_local import runs_locally
+    from gwas_prs.engine import numpy_engine
     from gwas_prs.pca_local import MAX_SAMPLES, local_hwe_pca
 
-    if runs_locally() and mt.count_cols() <= MAX_SAMPLES:
+    if numpy_engine() and mt.count_cols() <= MAX_SAMPLES:
         eigenvalues, total, scores, loadings, n_variants = local_hwe_pca(mt, k)
         return PcaResult(eigenvalues, total, scores, loadings, n_variants)
     stats = hl.agg.call_stats(mt.GT, mt.alleles)

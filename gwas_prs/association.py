@@ -100,7 +100,7 @@ def association_tests(
     """
     import hail as hl
 
-    from gwas_prs.ld_local import runs_locally
+    from gwas_prs.engine import numpy_engine
 
     if test not in TESTS:
         raise InputError(f"--test {test}: choose one of {', '.join(TESTS)}")
@@ -135,7 +135,7 @@ def association_tests(
             )
     for trait in (t for t in traits if t.binary):
         first_test = "wald" if test == "firth" else test
-        if first_test == "wald" and runs_locally():
+        if first_test == "wald" and numpy_engine():
             table = local_wald_table(mt, trait, phenotype[trait.name], covariates, silver)
         else:
             table = _hail_logistic_table(mt, trait, phenotype[trait.name], covariates, first_test)

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from gwas_prs.engine import numpy_engine
 from gwas_prs.errors import InputError
-from gwas_prs.ld_local import banded_edges, exported_bed, locus_windows_np, read_bim, runs_locally
+from gwas_prs.ld_local import banded_edges, exported_bed, locus_windows_np, read_bim
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -308,7 +309,7 @@ def clump_candidates(
     mt = mt.select_rows("_clump_p", *[f"_clump_v{k}" for k in range(len(values))])
     mt = mt.select_cols().select_entries("GT")
     extra: dict[str, npt.NDArray[np.float64]] = {}
-    if runs_locally():
+    if numpy_engine():
         from gwas_prs.table_io import exact_str_expr
 
         # one Hail pass: the .bed for the LD, its .bim for the loci, the p-values and

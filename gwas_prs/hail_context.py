@@ -168,6 +168,9 @@ class HailConfig:
         Hail's default reference genome.
     spark_conf:
         Extra Spark properties.
+    engine:
+        ``auto``, ``local`` (numpy kernels) or ``hail`` (Hail's methods);
+        ``None`` means ``$GWAS_PRS_ENGINE`` or ``auto`` (see :mod:`gwas_prs.engine`).
     """
 
     run_dir: str | None = None
@@ -179,6 +182,7 @@ class HailConfig:
     quiet: bool = True
     reference_genome: str = "GRCh37"
     spark_conf: Mapping[str, str] = field(default_factory=dict)
+    engine: str | None = None
 
     def resolved_master(self) -> str:
         """:attr:`master`, else ``$GWAS_PRS_SPARK_MASTER`` (set on Dataproc), else ``local[N]``."""
@@ -235,14 +239,18 @@ def is_hail_running() -> bool:
     return Env._hc is not None
 
 
-def will_run_locally(config: HailConfig) -> bool:
-    """True when Hail runs, or would be started by ``config``, in Spark local mode.
-    Starts nothing (a stage can use it to decide whether it needs Hail at all)."""
-    if is_hail_running():
-        from gwas_prs.ld_local import runs_locally
+def spark_is_local() -> bool:
+    """True when the running Hail context is in Spark local mode (executors share this
+    machine's disk); False when none runs or it runs elsewhere (a cluster, the service)."""
+    if not is_hail_running():
+        return False
+    try:
+        import hail as hl
 
-        return runs_locally()
-    return config.resolved_master().startswith("local")
+        master = str(hl.spark_context().master)
+    except Exception:  # any other backend: the distributed path
+        return False
+    return master.startswith("local")
 
 
 def start_hail(config: HailConfig) -> str | None:

@@ -316,17 +316,6 @@ def _screened_pairs(
     return ii.astype(np.int64), kk.astype(np.int64)
 
 
-def runs_locally() -> bool:
-    """True when Hail runs in Spark local mode (executors share this machine's disk)."""
-    try:
-        import hail as hl
-
-        master = str(hl.spark_context().master)
-    except Exception:  # any other backend: use the distributed path
-        return False
-    return master.startswith("local")
-
-
 def export_bed(mt: Any, prefix: str, varid: Any = None) -> None:
     """Write ``mt``'s ``GT`` as the PLINK 1 fileset ``prefix``.bed/.bim/.fam (local path).
 

@@ -46,10 +46,10 @@ def write_variant_parquet(ht: Any, path: str) -> int:
     14 s → 4 s for the 200,000-row variant QC table of the benchmark cohort),
     elsewhere through Spark (:func:`write_table_parquet`).
     """
-    from gwas_prs.ld_local import runs_locally
+    from gwas_prs.engine import numpy_engine
 
     table = variant_columns(ht)
-    if not runs_locally():
+    if not numpy_engine():
         return write_table_parquet(table, path)
     from gwas_prs.table_io import table_to_frame
 

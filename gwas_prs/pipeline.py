@@ -524,6 +524,7 @@ def hail_config(pipeline: Pipeline) -> HailConfig:
         driver_memory=pipeline.driver_memory,
         seed=pipeline.seed,
         reference_genome=pipeline.stages["ingest"]["reference_genome"],
+        engine=pipeline.engine,
     )
 
 
@@ -653,6 +654,7 @@ def status_rows(run_dir: str) -> list[dict[str, Any]]:
                 "parameters_hash": (raw.get("pipeline") or {}).get("parameters_hash"),
                 "counts": key_counts(name, raw.get("counts") or {}),
                 "wall_time_s": raw.get("wall_time_s"),
+                "engine": raw.get("engine"),
                 "finished": raw.get("finished"),
                 "error": raw.get("error"),
             }

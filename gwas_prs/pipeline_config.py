@@ -73,6 +73,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "cores": Option("int"),
         "driver-memory": Option("str"),
         "seed": Option("int"),
+        "engine": Option("str", None, choices=("auto", "local", "hail")),
     },
     "ingest": {
         "sample-id-column": Option("str"),
@@ -149,6 +150,8 @@ class Pipeline:
     driver_memory: str | None
     seed: int | None
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``auto``/``local``/``hail`` (None: ``$GWAS_PRS_ENGINE`` or auto), see :mod:`gwas_prs.engine`
+    engine: str | None = None
     traits: tuple[str, ...] = ()
 
     @property
@@ -341,6 +344,7 @@ def load_pipeline(path: str) -> Pipeline:
         cores=hail.get("cores"),
         driver_memory=hail.get("driver_memory"),
         seed=hail.get("seed"),
+        engine=hail.get("engine"),
         stages=stages,
         traits=traits,
     )

@@ -36,6 +36,7 @@ import pandas as pd
 
 from gwas_prs import storage
 from gwas_prs.clumping import ClumpParameters, candidates_frame, clump_frame
+from gwas_prs.engine import current_engine, stage_runner
 from gwas_prs.errors import InputError
 from gwas_prs.features import read_pcs
 from gwas_prs.gwas_stage import gwas_dir, read_split
@@ -47,7 +48,6 @@ from gwas_prs.prs_local import bed_clump_candidates, bed_polygenic_scores, sumst
 from gwas_prs.run_folder import (
     RunFolder,
     check_can_write,
-    holds_run_lock,
     require_complete,
     stage_run,
 )
@@ -96,7 +96,7 @@ def prs_dir(run: RunFolder, trait: str) -> str:
     return run.path("gold", "prs", trait)
 
 
-@holds_run_lock("prs")
+@stage_runner("prs")
 def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     """Stage runner (see the module docstring)."""
     started = time.monotonic()
@@ -136,6 +136,7 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         parameters=parameters,
         final_outputs=[final],
         overwrite=config.overwrite,
+        engine=current_engine(),
     ) as stage:
         tmp = stage.temporary_path(final)
         storage.makedirs(tmp)

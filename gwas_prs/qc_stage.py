@@ -60,6 +60,7 @@ from typing import Any
 import pandas as pd
 
 from gwas_prs import __version__, hail_context, storage
+from gwas_prs.engine import current_engine, stage_runner
 from gwas_prs.errors import InputError
 from gwas_prs.hail_context import HailConfig
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
@@ -67,7 +68,6 @@ from gwas_prs.run_folder import (
     InputFile,
     RunFolder,
     check_can_write,
-    holds_run_lock,
     require_complete,
     stage_run,
 )
@@ -198,7 +198,7 @@ def _select_samples_expr(mt: Any, samples: list[str]) -> Any:
     return hl.literal(set(samples), hl.tset(hl.tstr)).contains(mt.s)
 
 
-@holds_run_lock("qc")
+@stage_runner("qc")
 def run_qc(config: QcConfig, hail: HailConfig | None = None) -> QcResult:
     """Run sample QC, ancestry PCA, variant QC and frequencies (see the module docstring).
 
@@ -240,6 +240,7 @@ def run_qc(config: QcConfig, hail: HailConfig | None = None) -> QcResult:
             inputs=inputs,
             final_outputs=outputs,
             overwrite=config.overwrite,
+            engine=current_engine(),
         ) as stage:
             log_path = hail_context.start_hail(hail_config)
             with hail_errors_as_computation_errors("quality control", log_path):
@@ -272,7 +273,7 @@ def _run(
     import hail as hl
 
     from gwas_prs import ancestry, frequencies, qc_reports, sample_qc, variant_qc
-    from gwas_prs.ld_local import runs_locally
+    from gwas_prs.engine import numpy_engine
 
     timings: dict[str, float] = {}
     t = time.monotonic()
@@ -494,7 +495,7 @@ def _run(
     tmp_bed = None
     if storage.exists(run.silver_bed):  # from an earlier qc: never left beside a new silver
         storage.remove(run.silver_bed)
-    if runs_locally():
+    if numpy_engine():
         if not run.is_remote():  # kept for prs (numpy clumping and scoring)
             tmp_bed = stage.temporary_path(run.silver_bed)
             storage.makedirs(tmp_bed)

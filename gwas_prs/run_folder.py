@@ -27,17 +27,16 @@ and :func:`require_complete` refuses to build on it.
 from __future__ import annotations
 
 import errno
-import functools
 import json
 import logging
 import os
 import platform
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from gwas_prs import storage
 from gwas_prs.errors import (
@@ -166,6 +165,8 @@ class StageRecord:
     counts: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: ``local`` (numpy kernels) or ``hail`` (Hail's methods), see :mod:`gwas_prs.engine`
+    engine: str | None = None
 
 
 def split_stage_name(stage: str) -> tuple[str, str | None]:
@@ -380,28 +381,6 @@ def run_lock(run: RunFolder, command: str = "gwas-prs") -> Iterator[None]:
             _held_locks[key] = (fd, depth - 1)
 
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def holds_run_lock(command: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Decorate a stage runner so that it holds the run folder's lock (:func:`run_lock`)
-    from its first check to its last write. The runner's first argument is the run
-    folder's path or a config with a ``run_dir`` attribute."""
-
-    def decorate(runner: Callable[_P, _R]) -> Callable[_P, _R]:
-        @functools.wraps(runner)
-        def locked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            first = args[0]
-            run_dir = first if isinstance(first, str) else first.run_dir  # type: ignore[attr-defined]
-            with run_lock(RunFolder(run_dir), command):
-                return runner(*args, **kwargs)
-
-        return locked
-
-    return decorate
-
-
 class StageRun:
     """A stage in progress; see :func:`stage_run`."""
 
@@ -486,13 +465,15 @@ def stage_run(
     inputs: Sequence[InputFile] = (),
     final_outputs: Sequence[str] = (),
     overwrite: bool = False,
+    engine: str | None = None,
 ) -> Iterator[StageRun]:
     """Run a stage: record it as running, yield, then record it complete.
 
     On an exception the stage is recorded as ``failed`` with the message and
     its temporary outputs are removed; a killed process leaves ``running``.
     Re-running a stage marks every later stage of :data:`STAGE_ORDER` stale. The
-    run folder's write lock (:func:`run_lock`) is held throughout.
+    run folder's write lock (:func:`run_lock`) is held throughout; ``engine`` (the
+    stage's :func:`gwas_prs.engine.current_engine`) is recorded.
     """
     with (
         run_lock(run, stage),
@@ -503,6 +484,7 @@ def stage_run(
             inputs=inputs,
             final_outputs=final_outputs,
             overwrite=overwrite,
+            engine=engine,
         ) as current,
     ):
         yield current
@@ -517,6 +499,7 @@ def _stage_run(
     inputs: Sequence[InputFile],
     final_outputs: Sequence[str],
     overwrite: bool,
+    engine: str | None,
 ) -> Iterator[StageRun]:
     check_can_write(run, stage, final_outputs, overwrite=overwrite)
     storage.makedirs(run.root)
@@ -528,6 +511,7 @@ def _stage_run(
         parameters=dict(parameters),
         inputs=[{**asdict(i), "path": run.stored_path(i.path)} for i in inputs],
         versions=tool_versions(),
+        engine=engine,
     )
     manifest = load_manifest(run)
     manifest["stages"][stage] = asdict(record)

@@ -244,9 +244,9 @@ def king_pairs(mt_pruned: Any, min_kinship: float = KINSHIP_REPORT_MIN) -> pd.Da
     """
     import hail as hl
 
-    from gwas_prs.ld_local import runs_locally
+    from gwas_prs.engine import numpy_engine
 
-    if runs_locally() and mt_pruned.count_cols() <= LOCAL_KING_MAX_SAMPLES:
+    if numpy_engine() and mt_pruned.count_cols() <= LOCAL_KING_MAX_SAMPLES:
         frame = local_king_pairs(mt_pruned, min_kinship)
     else:
         king = hl.king(mt_pruned.GT)

@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gwas_prs.hail_context import HailConfig, will_run_locally
+from gwas_prs.engine import numpy_engine
+from gwas_prs.hail_context import HailConfig
 from gwas_prs.ld_local import open_bed, read_bim
 from gwas_prs.run_folder import RunFolder, stage_record
 
@@ -62,9 +63,10 @@ def open_silver_bed(folder: str, n_samples: int, n_variants: int) -> SilverBed |
 
 
 def kept_silver_bed(run: RunFolder, hail: HailConfig) -> SilverBed | None:
-    """The silver .bed of a local run folder when Hail runs (or would run, by
-    ``hail``) in local mode and qc kept one matching silver; else None."""
-    if run.is_remote() or not will_run_locally(hail):
+    """The silver .bed of a local run folder when the stage runs the numpy engine
+    (:mod:`gwas_prs.engine`) and qc kept one matching silver; else None."""
+    del hail  # the engine of the stage in progress decides
+    if run.is_remote() or not numpy_engine():
         return None
     qc = stage_record(run, "qc")
     if qc is None or "silver_bed" not in qc.outputs:

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gwas_prs.engine import current_engine, stage_runner
 from gwas_prs.errors import InputError
-from gwas_prs.run_folder import holds_run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class SimulationResult:
     counts: dict[str, Any]
 
 
-@holds_run_lock("simulate-phenotype")
+@stage_runner("simulate-phenotype")
 def run_simulate_phenotype(
     run_dir: str, config: SimulationConfig, *, overwrite: bool = False, hail: Any = None
 ) -> SimulationResult:
@@ -217,6 +217,7 @@ def run_simulate_phenotype(
         parameters=parameters,
         final_outputs=[final],
         overwrite=overwrite,
+        engine=current_engine(),
     ) as stage:
         log = start_hail(
             hail or HailConfig(run_dir=run.root, command="simulate-phenotype", seed=config.seed)

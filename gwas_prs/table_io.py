@@ -56,13 +56,13 @@ def table_to_frame(ht: Any, columns: Mapping[str, Any]) -> pd.DataFrame:
     """
     import hail as hl
 
-    from gwas_prs.ld_local import runs_locally
+    from gwas_prs.engine import numpy_engine
 
     staged = ht.select(**{f"__c{k}": e for k, e in enumerate(columns.values())})
     staged = staged.key_by().select_globals()
     flat = staged.select(**{name: staged[f"__c{k}"] for k, name in enumerate(columns)})
     types = {name: flat[name].dtype for name in columns}
-    if not runs_locally():
+    if not numpy_engine():
         frame = flat.to_pandas()
         return frame.astype({n: _pandas_dtype(t) for n, t in types.items()})[list(columns)]
     text = {
@@ -115,10 +115,10 @@ def frame_to_table(
     """
     import hail as hl
 
-    from gwas_prs.ld_local import runs_locally
+    from gwas_prs.engine import numpy_engine
 
     frame = frame[list(types)]
-    if not runs_locally():
+    if not numpy_engine():
         table = hl.Table.from_pandas(frame)
         table = table.select(**{n: hl.or_missing(hl.is_defined(table[n]), table[n]) for n in types})
         return table.key_by(*key) if key else table

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from gwas_prs import storage
+from gwas_prs.engine import current_engine, stage_runner
 from gwas_prs.errors import InputError
 from gwas_prs.features import (
     FEATURE_GROUPS,
@@ -49,7 +50,6 @@ from gwas_prs.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.run_folder import (
     RunFolder,
     check_can_write,
-    holds_run_lock,
     require_complete,
     stage_run,
 )
@@ -124,7 +124,7 @@ def _features(
     return table, features_path(run, trait)
 
 
-@holds_run_lock("train")
+@stage_runner("train")
 def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResult:
     """Stage runner (see the module docstring)."""
     from gwas_prs.model_training import resolve_device
@@ -171,6 +171,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
         parameters=parameters,
         final_outputs=[final],
         overwrite=config.overwrite,
+        engine=current_engine(),
     ) as stage:
         tmp = stage.temporary_path(final)
         storage.makedirs(tmp)
