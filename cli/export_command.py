@@ -12,9 +12,17 @@ from gwas_prs.cli.hail_options import hail_config
 from gwas_prs.cli.options import (
     CoresOption,
     DriverMemoryOption,
-    OverwriteOption,
     RunArgument,
 )
+
+ExportOverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace OUT if it is a previous export (it holds .gwas-prs-export.json); "
+        "never any other folder.",
+    ),
+]
 
 
 def export(
@@ -26,14 +34,17 @@ def export(
     out: Annotated[
         Path,
         typer.Option(
-            "--out", "-o", help="Folder to create with the exported files.", show_default=False
+            "--out",
+            "-o",
+            help="Folder to create with the exported files (outside any run folder).",
+            show_default=False,
         ),
     ],
     format: Annotated[
         str,
         typer.Option("--format", help="parquet, vcf (bgzipped + tabix) or plink (.bed/.bim/.fam)."),
     ] = "parquet",
-    overwrite: OverwriteOption = False,
+    overwrite: ExportOverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
 ) -> None:
@@ -42,7 +53,8 @@ def export(
     Parquet: per-variant data partitioned by contig (genotypes as one row per
     variant × sample, variant QC, summary statistics), per-sample tables as
     single files. VCF and PLINK: the bronze or silver genotypes. The folder
-    OUT appears only when complete. The gold layer starts no JVM.
+    OUT appears only when complete, holds a .gwas-prs-export.json marker, and
+    may not be, lie inside or contain a run folder. The gold layer starts no JVM.
 
     Example: gwas-prs export runs/demo --layer silver --format plink --out exports/silver-plink
     """

@@ -43,11 +43,18 @@ def query(
     splits, clumps, scores (PRS), features and predictions (train).
     No JVM is started.
 
+    The SQL cannot read or write files (COPY, ATTACH, read_csv… fail): it sees
+    the views only; --csv FILE saves a result, outside any run folder.
+
     Example: gwas-prs query runs/demo "SELECT chromosome, count(*) AS hits FROM sumstats WHERE p_value < 1e-5 GROUP BY 1"
     """
     from gwas_prs.errors import InputError
-    from gwas_prs.query import run_query, table_counts
+    from gwas_prs.query import NO_SQL, check_csv_target, run_query, table_counts
 
+    if sql is not None and not sql.strip():
+        sql = None  # "" or blanks: no statement (an error unless --tables)
+    if csv is not None:
+        check_csv_target(str(csv), run)  # before any work: never into a run folder
     if tables:
         rows = table_counts(run)
         console.print(
@@ -57,9 +64,7 @@ def query(
         if sql is None:
             return
     if sql is None:
-        raise InputError(
-            'give a SQL query, e.g. gwas-prs query RUN "SELECT * FROM samples LIMIT 5", or --tables'
-        )
+        raise InputError(NO_SQL)
     frame = run_query(run, sql)
     if csv is not None:
         import os

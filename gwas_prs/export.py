@@ -17,10 +17,19 @@ gold          parquet only: ``sumstats/`` (all traits, by chromosome), ``frequen
 OUT is written to a temporary sibling (``.OUT.partial-…``) and renamed into
 place when complete. The gold layer needs no JVM (DuckDB reads the stage
 outputs); the genotype layers start Hail.
+
+Every export holds a marker, ``OUT/.gwas-prs-export.json`` (layer, format, run,
+time, row counts; Parquet readers skip dot files). OUT never touches a run folder:
+it may not be the run folder, lie inside one (a folder with gwas-prs's
+``manifest.json`` at or above OUT, or the RUN argument) or contain one; and
+``--overwrite`` replaces only a previous export (an OUT with the marker), never
+another folder or file. Paths are compared after resolving symlinks.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import os
 import shutil
@@ -37,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 LAYERS = ("bronze", "silver", "gold")
 FORMATS = ("parquet", "vcf", "plink")
+#: written into every export; ``--overwrite`` replaces only folders that have it
+MARKER = ".gwas-prs-export.json"
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,69 @@ class ExportConfig:
             )
         if "://" in self.out:
             raise InputError(f"--out {self.out}: export writes to a local folder")
-        if os.path.exists(self.out) and not self.overwrite:
-            raise OutputExistsError(f"{self.out} exists; pass --overwrite to replace it")
+        check_out(self.run_dir, self.out, overwrite=self.overwrite, layer=self.layer)
+
+
+def _suggestion(run_root: str | None, layer: str) -> str:
+    if run_root is None:
+        return ""
+    parent, name = os.path.split(run_root)
+    return f", e.g. --out {os.path.join(parent, f'{name}-{layer}-export')}"
+
+
+def check_out(run_dir: str, out: str, *, overwrite: bool, layer: str = "gold") -> None:
+    """Refuse an ``--out`` that is, lies inside or contains a run folder, or that exists
+    and is not a previous export (see the module docstring); cheap: it walks below OUT
+    only when OUT is an export that ``--overwrite`` would replace.
+
+    Raises
+    ------
+    InputError
+        OUT is, lies inside or contains a run folder (RUN or any other).
+    OutputExistsError
+        OUT exists: without ``--overwrite``, or it is not a gwas-prs export.
+    """
+    from gwas_prs.query import contained_run_folder, enclosing_run_folder, is_within
+
+    target = os.path.realpath(out)
+    run_root: str | None = None
+    if "://" not in run_dir:
+        run_real = os.path.realpath(run_dir)
+        run_root = enclosing_run_folder(run_real) or run_real
+    hint = _suggestion(run_root, layer)
+    inside = run_root if run_root is not None and is_within(target, run_root) else None
+    inside = inside or enclosing_run_folder(target)
+    if inside is not None:
+        what = "is the run folder" if target == inside else "lies inside the run folder"
+        raise InputError(
+            f"--out {out}: {what} {inside}; export writes a new folder outside every "
+            f"run folder{hint}"
+        )
+    if run_root is not None and is_within(run_root, target):
+        raise InputError(
+            f"--out {out}: contains the run folder {run_root}; export to a folder that "
+            f"holds no run folder{hint}"
+        )
+    if not os.path.lexists(out):
+        return
+    if os.path.islink(out):
+        raise OutputExistsError(
+            f"{out} is a symbolic link (to {target}); choose another --out, or name the "
+            "folder itself"
+        )
+    if not os.path.isfile(os.path.join(out, MARKER)):
+        raise OutputExistsError(
+            f"{out} exists and is not a gwas-prs export (no {MARKER}); choose another --out "
+            "or remove it yourself"
+        )
+    if not overwrite:
+        raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
+    contained = contained_run_folder(target)
+    if contained is not None:
+        raise InputError(
+            f"--out {out}: contains the run folder {contained}; export to a folder that "
+            f"holds no run folder{hint}"
+        )
 
 
 @dataclass
@@ -105,8 +177,10 @@ def run_export(config: ExportConfig, hail: HailConfig | None = None) -> ExportRe
             log = start_hail(hail or HailConfig(run_dir=run.root, command="export"))
             with hail_errors_as_computation_errors(f"exporting the {config.layer} layer", log):
                 _genotypes(run, config, tmp, result)
+        _write_marker(run, config, tmp, result)
         if os.path.exists(config.out):
-            shutil.rmtree(config.out) if os.path.isdir(config.out) else os.remove(config.out)
+            check_out(config.run_dir, config.out, overwrite=config.overwrite, layer=config.layer)
+            shutil.rmtree(config.out)  # a previous export (it has the marker)
         os.replace(tmp, config.out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -116,6 +190,27 @@ def run_export(config: ExportConfig, hail: HailConfig | None = None) -> ExportRe
         for name, (path, rows) in result.tables.items()
     }
     return result
+
+
+def _write_marker(run: RunFolder, config: ExportConfig, tmp: str, result: ExportResult) -> None:
+    """``OUT/.gwas-prs-export.json``: what this folder is (see :data:`MARKER`)."""
+    from gwas_prs import __version__
+
+    marker = {
+        "gwas_prs_export": 1,
+        "layer": config.layer,
+        "format": config.format,
+        "run": run.root if "://" in run.root else os.path.realpath(run.root),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "gwas_prs_version": __version__,
+        "tables": {
+            name: {"path": os.path.relpath(path, tmp), "rows": rows}
+            for name, (path, rows) in result.tables.items()
+        },
+    }
+    with open(os.path.join(tmp, MARKER), "w", encoding="utf-8") as handle:
+        json.dump(marker, handle, indent=2)
+        handle.write("\n")
 
 
 def _genotypes(run: RunFolder, config: ExportConfig, tmp: str, result: ExportResult) -> None:
@@ -167,18 +262,23 @@ def _samples_frame(run: RunFolder, mt: Any, layer: str) -> Any:
     )
 
 
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _gold(run: RunFolder, tmp: str, result: ExportResult) -> None:
     """Gold tables through DuckDB (the views of :mod:`gwas_prs.query`)."""
     from gwas_prs.query import connect
 
-    con, views = connect(run.root)
+    # our own COPY statements into tmp: the unlocked connection (plain views, no lock)
+    con, views = connect(run.root, read_only=False)
     names = {v.name for v in views}
     try:
         for name, partition in (("sumstats", "chromosome"), ("frequencies", "contig")):
             if name in names:
                 path = os.path.join(tmp, name)
                 con.execute(
-                    f"COPY (SELECT * FROM {name}) TO '{path}' "
+                    f"COPY (SELECT * FROM {name}) TO {_sql_string(path)} "
                     f"(FORMAT PARQUET, PARTITION_BY ({partition}))"
                 )
                 rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
@@ -186,7 +286,7 @@ def _gold(run: RunFolder, tmp: str, result: ExportResult) -> None:
         for name in ("splits", "scores", "features", "predictions"):
             if name in names:
                 path = os.path.join(tmp, f"{name}.parquet")
-                con.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT PARQUET)")
+                con.execute(f"COPY (SELECT * FROM {name}) TO {_sql_string(path)} (FORMAT PARQUET)")
                 rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
                 result.tables[name] = (path, int(rows))
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def test_bronze_parquet_and_vcf_round_trip(chr21_22_run: Path, tmp_path: Path) -
     assert len(samples) == n_samples and {"s", "super_pop"} <= set(samples.columns)
     assert f"{n_variants * n_samples:,}" in stdout
     assert not list(tmp_path.glob(".*partial*"))
+    marker = json.loads((out / ".gwas-prs-export.json").read_text())
+    assert (marker["layer"], marker["format"]) == ("bronze", "parquet")
+    assert marker["tables"]["genotypes"]["rows"] == n_variants * n_samples
     # refuses to overwrite; VCF
     assert invoke("export", str(chr21_22_run), "--layer", "bronze", "--out", str(out))[0] == 2
     vcf = tmp_path / "bronze-vcf"
@@ -91,6 +95,13 @@ def test_silver_plink_and_gold_parquet(demo_run: tuple[Path, str], tmp_path: Pat
     assert code == 0, errors
     sumstats = pd.read_parquet(gold / "sumstats")
     assert len(sumstats) == 6088 and set(sumstats.trait) == {"disease"}
+    assert json.loads((gold / ".gwas-prs-export.json").read_text())["layer"] == "gold"
+    # the run folder is never a target (issue 14): not even with --overwrite
+    code, _, errors = invoke(
+        "export", str(run), "--layer", "gold", "--out", str(run), "--overwrite"
+    )
+    assert code == 2 and "is the run folder" in errors
+    assert (run / "manifest.json").exists() and (run / "silver" / "genotypes.mt").exists()
     assert len(list((gold / "sumstats").glob("chromosome=*"))) == 22
     scores = pd.read_parquet(gold / "scores.parquet")
     assert len(scores) == len(

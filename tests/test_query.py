@@ -47,6 +47,30 @@ def test_views_and_their_row_counts(demo_run: tuple[Path, str], no_jvm: None) ->
     assert code == 0 and "sumstats" in out and "6,088" in out
 
 
+def test_locked_views_equal_the_plain_views(demo_run: tuple[Path, str], no_jvm: None) -> None:
+    """The query connection has no file access (issue 14); its views, served from pyarrow
+    datasets and in-memory tables, hold the same rows as DuckDB reading the files."""
+    from gwas_prs.query import connect
+
+    run = demo_run[0]
+    manifest = (run / "manifest.json").read_bytes()
+    locked, views = connect(str(run))
+    plain, _ = connect(str(run), read_only=False)
+    try:
+        for view in views:
+            order = "ORDER BY ALL"
+            got = locked.execute(f"SELECT * FROM {view.name} {order}").df()
+            expected = plain.execute(f"SELECT * FROM {view.name} {order}").df()
+            assert len(got) > 0, view.name
+            pd.testing.assert_frame_equal(got, expected, obj=view.name)
+    finally:
+        locked.close()
+        plain.close()
+    code, _, errors = invoke("query", str(run), f"COPY samples TO '{run / 'manifest.json'}'")
+    assert code == 2 and errors.startswith("error: SQL error: Permission Error")
+    assert (run / "manifest.json").read_bytes() == manifest
+
+
 def test_query_numbers_match_pandas(
     demo_run: tuple[Path, str], tmp_path: Path, no_jvm: None
 ) -> None:
