@@ -274,6 +274,14 @@ def prs(
             "--min-overlap", help="Stop when fewer --weights than this fraction match the cohort."
         ),
     ] = 0.5,
+    allow_build_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--allow-build-mismatch",
+            help="Score --weights whose #genome_build differs from the cohort's (positions "
+            "must then match by chance only: use a file harmonised to the cohort's build).",
+        ),
+    ] = False,
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
@@ -301,6 +309,7 @@ def prs(
         weights_file=weights,
         allow_palindromic=allow_palindromic,
         min_overlap=min_overlap,
+        allow_build_mismatch=allow_build_mismatch,
         overwrite=overwrite,
     )
     config.validate()

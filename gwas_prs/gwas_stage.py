@@ -20,19 +20,28 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gwas_prs import __version__, storage
 from gwas_prs.association import TESTS, TraitSpec, association_tests, lambda_gc
+from gwas_prs.engine import current_engine, stage_runner
 from gwas_prs.errors import InputError
 from gwas_prs.hail_context import HailConfig, start_hail
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.phenotypes import PhenotypeTable, read_phenotypes
-from gwas_prs.run_folder import InputFile, RunFolder, check_can_write, require_complete, stage_run
+from gwas_prs.run_folder import (
+    InputFile,
+    RunFolder,
+    check_can_write,
+    require_complete,
+    stage_run,
+)
 from gwas_prs.silver_bed import kept_silver_bed
 from gwas_prs.splits import assign_splits
 from gwas_prs.table_io import frame_to_table, variant_table_to_frame
@@ -95,6 +104,122 @@ def _ancestry_groups(cols: pd.DataFrame) -> str | None:
     return None
 
 
+#: A term whose residual, after regression on the terms before it, is below this
+#: fraction of its own spread (R² > 1 - 1e-14) is taken as an exact linear combination.
+COLLINEAR_TOLERANCE = 1e-7
+
+
+def _term(name: str, pcs: Sequence[str]) -> str:
+    return name if name in pcs else f"'{name}'"
+
+
+def _listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def check_covariates_independent(
+    design: pd.DataFrame,
+    covariates: Sequence[str],
+    pcs: Sequence[str] = (),
+    *,
+    samples: str,
+    source: str | None = None,
+) -> None:
+    """Refuse covariates that the regression cannot separate (numpy only, no Hail).
+
+    The model of every variant is ``y ~ 1 + PCs + covariates + genotype`` over the
+    rows of ``design`` where all those terms are present (as Hail drops samples with
+    a missing covariate). Over those rows every term must add a dimension: each is
+    regressed (least squares) on the intercept and the terms before it — PCs first,
+    then the covariates in the order given, so that a covariate copying a PC is the
+    one named — and one whose residual is below :data:`COLLINEAR_TOLERANCE` of its
+    spread is a linear combination of the terms with non-zero coefficients.
+    ``samples`` says which rows these are in messages (``"discovery samples of
+    'T'"``); ``source`` (the phenotype file) starts them.
+
+    Raises
+    ------
+    InputError
+        A term is constant or a linear combination of earlier ones; a covariate is
+        given twice; fewer complete rows than the model's terms + 1.
+    """
+    prefix = f"{source}: " if source else ""
+    terms = [*pcs, *covariates]
+    if not terms:
+        return
+    repeated = next((c for i, c in enumerate(covariates) if c in covariates[:i]), None)
+    if repeated is not None:
+        raise InputError(
+            f"{prefix}covariate '{repeated}' is given twice; list it once in --covariates"
+        )
+    numeric = design[terms].apply(pd.to_numeric, errors="coerce")
+    values = numeric.to_numpy(dtype="float64", na_value=np.nan)
+    complete = np.isfinite(values).all(axis=1)
+    x = values[complete]
+    n = len(x)
+    what = "covariate and PC" if pcs and covariates else ("PC" if pcs else "covariate")
+    if n == 0:
+        raise InputError(
+            f"{prefix}none of the {len(design)} {samples} has a value for every {what} "
+            f"({', '.join(terms)}); check their missing values"
+        )
+    if n < len(terms) + 3:  # intercept, terms, genotype and one residual degree of freedom
+        raise InputError(
+            f"{prefix}only {n} {samples} have a value for every {what}, too few for the "
+            f"{len(terms) + 2} terms of the model (intercept, {what}s, genotype); drop covariates "
+            "or lower --n-pcs"
+        )
+    accepted, names = [np.ones(n)], ["the intercept"]
+    for j, name in enumerate(terms):
+        column = x[:, j]
+        fix = "lower --n-pcs" if name in pcs else "drop it from --covariates"
+        label = name if name in pcs else f"covariate '{name}'"
+        scale = float(np.abs(column).max())
+        centred = column - column.mean()
+        if scale == 0 or float(np.abs(centred).max()) <= COLLINEAR_TOLERANCE * scale:
+            raise InputError(
+                f"{prefix}{label} is constant ({column[0]:g}) over the {n} {samples}; {fix}"
+            )
+        scaled, spread = column / scale, float(np.linalg.norm(centred)) / scale
+        basis = np.column_stack(accepted)
+        coef, *_ = np.linalg.lstsq(basis, scaled, rcond=None)
+        residual = float(np.linalg.norm(scaled - basis @ coef))
+        if residual <= COLLINEAR_TOLERANCE * spread:
+            weight = np.abs(coef) * np.linalg.norm(basis, axis=0)
+            involved = [names[k] for k in range(1, len(names)) if weight[k] > 1e-6 * spread]
+            intercept = " (and the intercept)" if weight[0] > 1e-6 * spread else ""
+            others = _listed([_term(t, pcs) for t in involved])
+            raise InputError(
+                f"{prefix}{label} is a linear combination of {others}{intercept} over the "
+                f"{n} {samples}; {fix}"
+            )
+        accepted.append(scaled)
+        names.append(name)
+
+
+def check_discovery_design(
+    samples: pd.DataFrame,
+    pcs: pd.DataFrame,
+    roles: pd.Series,
+    trait: str,
+    covariates: Sequence[str],
+    source: str,
+) -> None:
+    """:func:`check_covariates_independent` over the samples the GWAS of ``trait``
+    analyses: the discovery samples with a trait value (covariates from ``samples``,
+    PCs from ``pcs``, both indexed by sample ID)."""
+    analysed = (roles.reindex(samples.index) == "discovery") & samples[trait].notna()
+    design = samples.loc[analysed.to_numpy(), list(covariates)].join(pcs, how="left")
+    check_covariates_independent(
+        design,
+        tuple(covariates),
+        list(pcs.columns),
+        samples=f"discovery samples of '{trait}'",
+        source=source,
+    )
+
+
+@stage_runner("gwas")
 def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
     """Stage runner (see the module docstring). Checks inputs before Hail starts."""
     started = time.monotonic()
@@ -105,6 +230,10 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
     if config.n_pcs > available_pcs:
         raise InputError(f"--n-pcs {config.n_pcs}: qc computed only {available_pcs} PCs")
     pheno = read_phenotypes(config.phenotypes_file, config.traits, config.covariates)
+    # collinear over every phenotyped sample is collinear over any subset: fail before Hail
+    check_covariates_independent(
+        pheno.frame, config.covariates, samples="phenotyped samples", source=config.phenotypes_file
+    )
     for trait in config.traits:
         check_can_write(run, f"gwas:{trait}", [gwas_dir(run, trait)], overwrite=config.overwrite)
     result = GwasResult()
@@ -116,7 +245,11 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
     with hail_errors_as_computation_errors("reading the QC-passed genotypes", log):
         mt = hl.read_matrix_table(run.silver_mt)
         col_fields = [f for f in ("ancestry", "super_pop", "pop") if f in mt.col]
-        cols = mt.cols().select(*col_fields).to_pandas().set_index("s")
+        pc_names = [f"PC{k + 1}" for k in range(config.n_pcs)]
+        col_table = mt.cols()
+        pc_fields = {name: col_table.pcs[k] for k, name in enumerate(pc_names)}
+        cols = col_table.select(*col_fields, **pc_fields).to_pandas().set_index("s")
+        pcs, cols = cols[pc_names], cols.drop(columns=pc_names)  # PCs for the covariate check
     cohort = cols.index.astype(str)
     in_both = pheno.frame.index.intersection(cohort)
     if len(in_both) == 0:
@@ -135,6 +268,9 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
     roles: dict[str, pd.Series] = {}
     for trait in config.traits:
         roles[trait] = assign_splits(samples, label=trait, group=group, seed=config.split_seed)
+        check_discovery_design(
+            samples, pcs, roles[trait], trait, config.covariates, config.phenotypes_file
+        )
 
     table = samples.copy()
     for trait in config.traits:
@@ -146,12 +282,12 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
     ht = frame_to_table(columns, {"s": hl.tstr, **{c: hl.tfloat64 for c in keep}}, key=["s"])
     # NaN (pandas' missing) arrives as missing
     mt = mt.annotate_cols(**{c: ht[mt.s][c] for c in keep})
-    pc_names = [f"PC{k + 1}" for k in range(config.n_pcs)]
     mt = mt.annotate_cols(**{name: mt.pcs[k] for k, name in enumerate(pc_names)})
     specs = [TraitSpec(t, pheno.binary[t]) for t in config.traits]
     parameters = {
-        # absolute, so later stages (train) find it from any working directory
-        "phenotypes_file": storage.absolute(config.phenotypes_file),
+        # run-relative when inside the run folder (simulated traits), else absolute:
+        # later stages find it from any working directory and in a moved run folder
+        "phenotypes_file": run.stored_path(config.phenotypes_file),
         "covariates": list(config.covariates),
         "n_pcs": config.n_pcs,
         "test": config.test,
@@ -175,6 +311,7 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
                     inputs=inputs,
                     final_outputs=[gwas_dir(run, t)],
                     overwrite=config.overwrite,
+                    engine=current_engine(),
                 )
             )
             for t in config.traits

@@ -17,6 +17,7 @@ import gzip
 import io
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -160,7 +161,8 @@ def read_scoring_file(path: str) -> ScoringFile:
 
     A ``#variants_number`` that differs from the rows read is logged as a
     warning. Rows with ``is_interaction`` true are then dropped with a warning
-    (interaction terms are not additive).
+    (interaction terms are not additive). The genome build is not checked here:
+    :func:`harmonise` (or :func:`check_genome_build`) compares it with the cohort's.
 
     Raises
     ------
@@ -169,7 +171,9 @@ def read_scoring_file(path: str) -> ScoringFile:
         or positions (``chr_name`` + ``chr_position`` or ``hm_chr`` + ``hm_pos``;
         an rsID-only file must be harmonised first, e.g. the PGS Catalog's
         ``_hmPOS_GRCh38`` download); has a non-numeric weight or position (with
-        its line number); or only has non-additive (dosage) weights.
+        its line number); only has non-additive (dosage) weights; or lists a variant
+        twice with the effect and other alleles swapped (directly or on the other
+        strand: the score would add both weights; the message names both lines).
     """
     if not os.path.isfile(path):
         raise InputError(f"{path}: scoring file not found")
@@ -297,8 +301,69 @@ def _check_columns(
                 int(interaction.sum()),
             )
         frame = frame[~interaction].reset_index(drop=True)
+        lines = lines[~interaction.to_numpy()].reset_index(drop=True)
         frame["is_interaction"] = False
+    _check_swapped_duplicates(path, frame, lines)
     return frame
+
+
+def _check_swapped_duplicates(path: str, frame: pd.DataFrame, lines: pd.Series) -> None:
+    """Refuse a variant listed twice with the effect and other alleles swapped.
+
+    Two rows at one contig:position whose alleles are the same pair, the effect
+    allele of one being the other allele of the other (directly or on the other
+    strand: ``A/G`` and ``G/A`` or ``C/T``), weight opposite alleles of one variant;
+    the score would add both. Rows without an other allele cannot be told apart from
+    the alleles of a multi-allelic site and are left alone, as are exact repeats.
+    """
+    position = frame["chr_position"]
+    has_alleles = (
+        position.notna().to_numpy()
+        & frame["effect_allele"].notna().to_numpy()
+        & frame["other_allele"].notna().to_numpy()
+        & frame["chr_name"].notna().to_numpy()
+    )
+    if not has_alleles.any():
+        return
+    rows = np.flatnonzero(has_alleles)
+    contigs = _per_unique(frame["chr_name"].to_numpy()[rows], _contig_key)
+    positions = position.to_numpy()
+    sites = pd.DataFrame({"contig": contigs, "position": positions[rows]})
+    repeated = sites.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return
+    line_of = lines.to_numpy()
+    first_seen: dict[tuple[object, ...], tuple[int, bool]] = {}
+    for row, contig in zip(rows[repeated], contigs[repeated], strict=True):  # in file order
+        effect = str(frame["effect_allele"].iat[row])
+        other = str(frame["other_allele"].iat[row])
+        forward = (effect, other)
+        reverse = (effect.translate(_COMPLEMENT)[::-1], other.translate(_COMPLEMENT)[::-1])
+        site = int(positions[row])
+        # a palindromic pair (A/T) is its own reverse complement: compare it forward only
+        pairs = [forward] if sorted(reverse) == sorted(forward) else [forward, reverse]
+        # one key per variant and strand; the value says which allele of the pair is the effect
+        keys = [((str(contig), site, *sorted(pair)), pair[0] <= pair[1]) for pair in pairs]
+        for key, effect_first in keys:
+            if key in first_seen and first_seen[key][1] != effect_first:
+                earlier = first_seen[key][0]
+                raise InputError(
+                    f"{path}:{int(line_of[row])}: variant {frame['chr_name'].iat[earlier]}:{site} "
+                    f"appears twice with swapped effect alleles "
+                    f"({_describe(frame, int(line_of[earlier]), earlier)}; "
+                    f"{_describe(frame, int(line_of[row]), row)}); the score would add both weights "
+                    "— keep one line"
+                )
+        for key, effect_first in keys:
+            first_seen.setdefault(key, (int(row), effect_first))
+
+
+def _describe(frame: pd.DataFrame, line: int, row: int) -> str:
+    weight = float(frame["effect_weight"].to_numpy(dtype="float64")[row])
+    return (
+        f"line {line}: effect {frame['effect_allele'].iat[row]}, "
+        f"other {frame['other_allele'].iat[row]}, weight {weight:g}"
+    )
 
 
 def write_scoring_file(frame: pd.DataFrame, path: str, metadata: ScoringMetadata) -> str:
@@ -362,6 +427,86 @@ def write_scoring_file(frame: pd.DataFrame, path: str, metadata: ScoringMetadata
     return path
 
 
+#: Genome build names and their aliases (upper case, without a ``.pN`` patch suffix).
+_BUILD_ALIASES = {
+    "GRCH37": "GRCh37",
+    "HG19": "GRCh37",
+    "B37": "GRCh37",
+    "NCBI37": "GRCh37",
+    "37": "GRCh37",
+    "GRCH38": "GRCh38",
+    "HG38": "GRCh38",
+    "B38": "GRCh38",
+    "38": "GRCh38",
+    "NCBI36": "NCBI36",
+    "HG18": "NCBI36",
+    "B36": "NCBI36",
+    "36": "NCBI36",
+}
+#: Values of ``#genome_build`` that mean "not reported".
+_UNREPORTED_BUILDS = {"", "NR", "NA", "N/A", "NONE", "UNKNOWN", "NOT REPORTED"}
+
+
+def canonical_build(build: str | None) -> str | None:
+    """``GRCh37``, ``GRCh38`` or ``NCBI36`` for a build name or alias (``hg19``, ``b37``,
+    ``GRCh37/hg19``, ``GRCh37.p13``…); None when not reported (``NR``, empty, None);
+    otherwise the text as given."""
+    if build is None or build.strip().upper() in _UNREPORTED_BUILDS:
+        return None
+    parts = [re.sub(r"\.P\d+$", "", p.strip().upper()) for p in build.split("/") if p.strip()]
+    names = {_BUILD_ALIASES.get(p) for p in parts}
+    if len(names) == 1 and None not in names:
+        return names.pop()
+    return build.strip()
+
+
+def check_genome_build(
+    weights_build: str | None,
+    cohort_build: str | None,
+    *,
+    source: str = "weights",
+    allow_build_mismatch: bool = False,
+) -> None:
+    """Refuse weights whose positions are on another genome build than the cohort's.
+
+    Builds are compared after :func:`canonical_build` (``hg19`` = ``GRCh37``). Nothing
+    is checked without ``cohort_build``; a build that is not reported is logged as a
+    warning, and so is a mismatch with ``allow_build_mismatch=True``.
+
+    Raises
+    ------
+    InputError
+        The builds differ and ``allow_build_mismatch`` is False.
+    """
+    if cohort_build is None:
+        return
+    weights, cohort = canonical_build(weights_build), canonical_build(cohort_build)
+    if weights is None:
+        logger.warning(
+            "%s: the genome build is not reported (#genome_build=%s); its positions are "
+            "assumed to be on %s",
+            source,
+            weights_build or "",
+            cohort,
+        )
+        return
+    if weights == cohort:
+        return
+    if allow_build_mismatch:
+        logger.warning(
+            "%s: positions on %s scored against a cohort on %s (build mismatch allowed)",
+            source,
+            weights,
+            cohort,
+        )
+        return
+    raise InputError(
+        f"{source}: the scoring file's positions are on {weights} (#genome_build / "
+        f"#HmPOS_build) but the cohort is on {cohort}; use the file harmonised to {cohort} "
+        f"(PGS Catalog …_hmPOS_{cohort}.txt.gz) or pass --allow-build-mismatch"
+    )
+
+
 def normalise_contig(names: pd.Series) -> pd.Series:
     """Contig names without ``chr``, upper case, 23/24/25/M as X/Y/MT (for matching only)."""
     return pd.Series(_per_unique(names, _contig_key), index=names.index, dtype=object)
@@ -376,6 +521,7 @@ def harmonise(
     source: str = "weights",
     weights_build: str | None = None,
     cohort_build: str | None = None,
+    allow_build_mismatch: bool = False,
 ) -> Harmonised:
     """Align score weights to the cohort's variants and classify every weight.
 
@@ -418,18 +564,28 @@ def harmonise(
         category of :data:`CATEGORIES` (zeros included); ``match_rate``: kept /
         ``n_total`` (all weight rows).
 
+    ``weights_build`` (the file's ``#genome_build``, or ``#HmPOS_build`` for
+    harmonised positions: :attr:`ScoringFile.genome_build`) and ``cohort_build``
+    are first compared by :func:`check_genome_build`: a different build is refused
+    unless ``allow_build_mismatch=True``, even when the positions happen to overlap
+    well; a build that is not reported (``NR``) is only a warning.
+
     Raises
     ------
     InputError
-        ``match_rate < min_overlap``; the message gives the counts and points at
-        the genome build (``weights_build`` vs ``cohort_build`` when given).
+        The genome builds differ (see above); ``match_rate < min_overlap``, the
+        message gives the counts and points at the genome build.
 
     Warning
     -------
     A low ``flip`` count with many ``allele_mismatch`` or ``not_found`` usually
     means a different genome build, not strand problems. Duplicate weight rows
-    for one variant are all kept (their weights add up in the score).
+    for one variant are all kept (their weights add up in the score);
+    :func:`read_scoring_file` refuses those with swapped effect alleles.
     """
+    check_genome_build(
+        weights_build, cohort_build, source=source, allow_build_mismatch=allow_build_mismatch
+    )
     n_total = len(weights)
     other = weights["other_allele"] if "other_allele" in weights.columns else [None] * n_total
     w_alleles = (
@@ -522,7 +678,8 @@ def harmonise(
     result = Harmonised(frame=frame, counts=counts, match_rate=match_rate, n_total=n_total)
     logger.info("%s: %s", source, result.summary())
     if n_total == 0 or match_rate < min_overlap:
-        if weights_build and cohort_build and weights_build != cohort_build:
+        stated, cohort_name = canonical_build(weights_build), canonical_build(cohort_build)
+        if stated and cohort_name and stated != cohort_name:
             build = f"check the genome build (file says {weights_build}, cohort is {cohort_build})"
         else:
             build = "check the genome build and chromosome names"

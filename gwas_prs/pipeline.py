@@ -208,6 +208,7 @@ def _prs_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
         weights_file=s["weights"],
         allow_palindromic=s["allow_palindromic"],
         min_overlap=s["min_overlap"],
+        allow_build_mismatch=s["allow_build_mismatch"],
         overwrite=overwrite,
     )
     config.validate()

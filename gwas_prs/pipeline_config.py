@@ -120,6 +120,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "weights": Option("path"),
         "allow-palindromic": Option("bool", False),
         "min-overlap": Option("float", 0.5),
+        "allow-build-mismatch": Option("bool", False),
     },
     "train": {
         "device": Option("str", "cpu", choices=("cpu", "cuda")),

@@ -70,6 +70,7 @@ class PrsConfig:
     weights_file: str | None = None
     allow_palindromic: bool = False
     min_overlap: float = 0.5
+    allow_build_mismatch: bool = False
     overwrite: bool = False
 
     def validate(self) -> None:
@@ -109,9 +110,15 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     pheno = read_phenotypes(phenotypes_file, (config.trait,), covariates)
     external = None
     if config.weights_file:
-        from gwas_prs.pgs_catalog import read_scoring_file
+        from gwas_prs.pgs_catalog import check_genome_build, read_scoring_file
 
         external = read_scoring_file(config.weights_file)
+        check_genome_build(  # before Hail starts; harmonise checks again
+            external.genome_build,
+            str(require_complete(run, "ingest", needed_by="prs").parameters["reference_genome"]),
+            source=config.weights_file,
+            allow_build_mismatch=config.allow_build_mismatch,
+        )
     final = prs_dir(run, config.trait)
     check_can_write(run, f"prs:{config.trait}", [final], overwrite=config.overwrite)
     roles = read_split(run, config.trait)
@@ -127,6 +134,7 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         "weights_file": config.weights_file,
         "allow_palindromic": config.allow_palindromic,
         "min_overlap": config.min_overlap,
+        "allow_build_mismatch": config.allow_build_mismatch,
     }
     hail = hail or HailConfig(run_dir=run.root, command="prs")
     silver_bed = kept_silver_bed(run, hail) if external is None else None
@@ -369,6 +377,7 @@ def _weights_from_file(
         source=config.weights_file or "weights",
         weights_build=external.genome_build,
         cohort_build=str(hl.default_reference().name),
+        allow_build_mismatch=config.allow_build_mismatch,
     )
     kept = harmonised.frame
     storage.write_text_atomic(

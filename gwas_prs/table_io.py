@@ -3,27 +3,35 @@
 :meth:`hail.Table.to_pandas` collects every row as Python objects (about 15 s
 for the 154k rows of a GWAS), and :meth:`hail.Table.from_pandas` type-checks
 every value in Python before parallelising it (21 s for 17,000 rows of six
-columns). When Hail runs locally both directions go through a TSV file instead:
-Hail writes or reads it in the JVM, pandas in C, and floats are written with 17
-significant digits (``%.17g``), so every float64 survives the trip exactly
-(Hail's own ``str()`` of a float keeps only 6 digits). On a cluster the plain
-methods are used.
+columns), ignores the column types a caller needs (an int64 ``position`` where
+``hl.locus`` wants int32) and keeps NaN as a present value. Both directions
+therefore go through a TSV file in Hail's temporary folder (``RUN/tmp/hail``:
+local, or ``gs://`` for a run folder on Cloud Storage, where every executor can
+read it): Hail writes or reads it in the JVM, pandas in C, and floats are written
+with 17 significant digits (``%.17g``), so every float64 survives the trip exactly
+(Hail's own ``str()`` of a float keeps only 6 digits). It is one implementation for
+both engines (:mod:`gwas_prs.engine`), so the round trip cannot differ between them.
 
 Missing values are ``NA`` in the files; a string column whose value is the text
-``NA`` therefore comes back missing.
+``NA`` therefore comes back missing, and a float NaN goes in as missing.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
+from gwas_prs import storage
+
 logger = logging.getLogger(__name__)
+
+
+def _storage_path(hail_path: str) -> str:
+    """A path of Hail's temporary folder as :mod:`gwas_prs.storage` takes it."""
+    return hail_path.removeprefix("file://")
 
 
 def exact_str_expr(value: Any) -> Any:
@@ -56,32 +64,30 @@ def table_to_frame(ht: Any, columns: Mapping[str, Any]) -> pd.DataFrame:
     """
     import hail as hl
 
-    from gwas_prs.engine import numpy_engine
-
     staged = ht.select(**{f"__c{k}": e for k, e in enumerate(columns.values())})
     staged = staged.key_by().select_globals()
     flat = staged.select(**{name: staged[f"__c{k}"] for k, name in enumerate(columns)})
     types = {name: flat[name].dtype for name in columns}
-    if not numpy_engine():
-        frame = flat.to_pandas()
-        return frame.astype({n: _pandas_dtype(t) for n, t in types.items()})[list(columns)]
     text = {
         n: hl.or_missing(hl.is_defined(flat[n]), exact_str_expr(flat[n]))
         if t in (hl.tfloat32, hl.tfloat64)
         else flat[n]
         for n, t in types.items()
     }
-    with tempfile.TemporaryDirectory(prefix="gwas-prs-table-") as tmp:
-        path = os.path.join(tmp, "table.tsv")
-        flat.select(**text).export("file://" + path)
-        frame = pd.read_csv(
-            path,
-            sep="\t",
-            dtype={n: _pandas_dtype(t) for n, t in types.items() if t != hl.tbool},
-            keep_default_na=False,
-            na_values={n: ["NA"] for n in types},
-            float_precision="round_trip",
-        )
+    path = hl.utils.new_temp_file("table", "tsv")
+    flat.select(**text).export(path)
+    try:
+        with storage.open_binary(_storage_path(path)) as handle:
+            frame = pd.read_csv(
+                handle,
+                sep="\t",
+                dtype={n: _pandas_dtype(t) for n, t in types.items() if t != hl.tbool},
+                keep_default_na=False,
+                na_values={n: ["NA"] for n in types},
+                float_precision="round_trip",
+            )
+    finally:
+        storage.remove(_storage_path(path))
     for name, dtype in types.items():
         if dtype == hl.tstr:
             frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
@@ -115,23 +121,16 @@ def frame_to_table(
     """
     import hail as hl
 
-    from gwas_prs.engine import numpy_engine
-
     frame = frame[list(types)]
-    if not numpy_engine():
-        table = hl.Table.from_pandas(frame)
-        table = table.select(**{n: hl.or_missing(hl.is_defined(table[n]), table[n]) for n in types})
-        return table.key_by(*key) if key else table
     path = hl.utils.new_temp_file("frame", "tsv")
-    local = path.removeprefix("file://")
-    os.makedirs(os.path.dirname(local), exist_ok=True)
     text = frame.copy()
     for name, dtype in types.items():
         if dtype == hl.tbool:
             text[name] = frame[name].map({True: "true", False: "false"})
         elif dtype in (hl.tfloat32, hl.tfloat64):
             text[name] = [repr(float(v)) if pd.notna(v) else "NA" for v in frame[name]]
-    text.to_csv(local, sep="\t", index=False, na_rep="NA")
+    with storage.open_binary(_storage_path(path), "wb") as handle:
+        handle.write(text.to_csv(sep="\t", index=False, na_rep="NA").encode())
     table = hl.import_table(path, types=dict(types), missing="NA", quote=None)
     return table.key_by(*key) if key else table
 

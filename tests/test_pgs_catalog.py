@@ -343,6 +343,7 @@ def test_min_overlap_error_message() -> None:
             source="PGS000001.txt.gz",
             weights_build="GRCh38",
             cohort_build="GRCh37",
+            allow_build_mismatch=True,
         )
     assert str(error.value) == (
         "PGS000001.txt.gz: only 12.0% of 1,000 weights match the cohort (match 80, swap 40, "
@@ -392,3 +393,129 @@ def test_missing_alleles_never_match() -> None:
     result = harmonise(weights, variants)
     assert result.counts["allele_mismatch"] == 1
     assert result.frame["position"].tolist() == [6]
+
+
+# --- issue 14 (8c): swapped duplicate variants, genome build of the file vs the cohort ---
+
+
+@pytest.mark.parametrize(
+    ("second", "shown"),
+    [
+        ("rs1b\t1\t1000\tG\tA\t-0.2\n", "effect G, other A, weight -0.2"),  # swapped
+        ("rs1b\tchr1\t1000\tc\tt\t0.3\n", "effect C, other T, weight 0.3"),  # swapped, other strand
+    ],
+    ids=["swap", "strand-flipped swap"],
+)
+def test_duplicate_variant_with_swapped_effect_alleles_is_refused(
+    tmp_path: Path, second: str, shown: str
+) -> None:
+    path = _write(
+        tmp_path,
+        "#pgs_id=X\n#genome_build=GRCh37\n"
+        + COLUMNS
+        + "rs0\t1\t500\tA\tC\t0.05\n"
+        + "rs1\t1\t1000\tA\tG\t0.25\n"
+        + "rs2\t2\t2000\tT\tC\t0.1\n"
+        + second,
+    )
+    with pytest.raises(InputError) as error:
+        read_scoring_file(path)
+    assert str(error.value) == (
+        f"{path}:7: variant 1:1000 appears twice with swapped effect alleles "
+        f"(line 5: effect A, other G, weight 0.25; line 7: {shown}); "
+        "the score would add both weights — keep one line"
+    )
+
+
+def test_exact_duplicates_and_multi_allelic_rows_are_still_read(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        COLUMNS
+        + "rs1\t1\t1000\tA\tG\t0.25\n"
+        + "rs1\t1\t1000\tA\tG\t0.25\n"  # same effect allele twice: documented, weights add up
+        + "rs2\t1\t2000\tC\tA\t0.1\n"
+        + "rs2b\t1\t2000\tT\tA\t0.2\n"  # another ALT at a multi-allelic site
+        + "rs3\t1\t3000\tG\t\t0.1\n"
+        + "rs3b\t1\t3000\tA\t\t0.3\n"  # no other allele: cannot tell, kept
+        + "rs4\t1\t4000\tA\tT\t0.1\n"
+        + "rs4\t1\t4000\tA\tT\t0.1\n",  # a palindromic SNP repeated as it is
+    )
+    assert len(read_scoring_file(path).frame) == 8
+
+
+def test_palindromic_duplicate_with_swapped_alleles_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, COLUMNS + "rs4\tchr2\t4000\tA\tT\t0.1\nrs4\t2\t4000\tT\tA\t0.1\n")
+    with pytest.raises(
+        InputError, match=r"bad\.txt:3: variant chr2:4000 appears twice with swapped"
+    ):
+        read_scoring_file(path)
+
+
+ONE_VARIANT = pd.DataFrame(
+    {
+        "chr_name": ["1"],
+        "chr_position": [10],
+        "effect_allele": ["A"],
+        "other_allele": ["G"],
+        "effect_weight": [0.1],
+    }
+)
+
+
+def test_genome_build_mismatch_is_refused_even_with_full_overlap() -> None:
+    with pytest.raises(InputError) as error:
+        harmonise(
+            ONE_VARIANT,
+            VARIANTS,
+            source="PGS000001.txt.gz",
+            weights_build="GRCh38",
+            cohort_build="GRCh37",
+        )
+    assert str(error.value) == (
+        "PGS000001.txt.gz: the scoring file's positions are on GRCh38 (#genome_build / "
+        "#HmPOS_build) but the cohort is on GRCh37; use the file harmonised to GRCh37 "
+        "(PGS Catalog …_hmPOS_GRCh37.txt.gz) or pass --allow-build-mismatch"
+    )
+
+
+def test_allow_build_mismatch_warns_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        result = harmonise(
+            ONE_VARIANT,
+            VARIANTS,
+            weights_build="hg38",
+            cohort_build="GRCh37",
+            allow_build_mismatch=True,
+        )
+    assert result.match_rate == 1.0
+    assert "GRCh38" in caplog.text and "GRCh37" in caplog.text
+
+
+@pytest.mark.parametrize("build", ["GRCh37", "hg19", "GRCh37/hg19", "grch37", "b37", "GRCh37.p13"])
+def test_genome_build_aliases_agree(build: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        result = harmonise(ONE_VARIANT, VARIANTS, weights_build=build, cohort_build="GRCh37")
+    assert result.match_rate == 1.0
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize("build", ["NR", "", None])
+def test_unreported_build_only_warns(build: str | None, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        result = harmonise(ONE_VARIANT, VARIANTS, weights_build=build, cohort_build="GRCh37")
+    assert result.match_rate == 1.0
+    if build == "NR":
+        assert "genome build is not reported" in caplog.text
+
+
+def test_build_mismatch_read_from_the_file_header(tmp_path: Path) -> None:
+    path = _write(tmp_path, "#pgs_id=X\n#genome_build=hg38\n" + COLUMNS + "rs1\t1\t10\tA\tG\t0.1\n")
+    scoring = read_scoring_file(path)
+    with pytest.raises(InputError, match=r"positions are on GRCh38 .* the cohort is on GRCh37"):
+        harmonise(
+            scoring.frame,
+            VARIANTS,
+            source=path,
+            weights_build=scoring.genome_build,
+            cohort_build="GRCh37",
+        )
