@@ -2,9 +2,10 @@
 
 BGZF is gzip made of independent blocks of at most 64 KiB, each carrying its
 compressed size in a ``BC`` extra field. Hail (like htslib) can split such a
-file across cores; it cannot split plain gzip. Ingest rewrites plain-gzip VCFs
-as BGZF while it validates them, so a single large ``.vcf.gz`` is imported in
-parallel.
+file across cores; it cannot split plain gzip. Ingest rewrites plain-gzip and
+uncompressed VCFs as BGZF while it validates them, so a single large ``.vcf.gz``
+is imported in parallel and Hail imports exactly the checked bytes (see
+:mod:`gwas_prs.vcf_validation`).
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gwas_prs import __version__, storage
-from gwas_prs.errors import InputError
+from gwas_prs.engine import current_engine, stage_runner
+from gwas_prs.errors import ComputationError, InputError
 from gwas_prs.hail_context import HailConfig, start_hail, usable_cores
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.reference import ReferenceContigs, reference_contigs
@@ -37,7 +38,7 @@ from gwas_prs.sample_metadata import (
     read_sample_metadata,
     sample_metadata_table,
 )
-from gwas_prs.vcf_validation import VcfScan, validate_vcfs
+from gwas_prs.vcf_validation import VcfScan, check_unchanged, validate_vcfs
 
 logger = logging.getLogger(__name__)
 
@@ -135,9 +136,18 @@ def import_partitions(total_bytes: int, n_files: int, cores: int) -> int | None:
 
 
 def import_vcfs(
-    paths: Sequence[str], reference: ReferenceContigs, *, min_partitions: int | None = None
+    paths: Sequence[str],
+    reference: ReferenceContigs,
+    *,
+    min_partitions: int | None = None,
+    skip_unknown_contigs: bool = False,
 ) -> Any:
-    """Import VCFs (BGZF, plain text) as one MatrixTable with contigs recoded."""
+    """Import VCFs (BGZF; the checked copies of other input) as one MatrixTable with
+    contigs recoded.
+
+    ``skip_unknown_contigs`` drops records on contigs the reference lacks (the check
+    has counted them, and refused positions outside known contigs).
+    """
     import hail as hl
 
     return hl.import_vcf(
@@ -146,7 +156,7 @@ def import_vcfs(
         contig_recoding=dict(reference.recoding),
         force_bgz=True,
         array_elements_required=False,
-        skip_invalid_loci=False,
+        skip_invalid_loci=skip_unknown_contigs,
         min_partitions=min_partitions,
     )
 
@@ -198,11 +208,17 @@ def build_bronze(
     parameters: dict[str, Any],
     needs_split: bool = True,
     min_partitions: int | None = None,
+    skip_unknown_contigs: bool = False,
 ) -> Any:
     """The bronze MatrixTable (not written): import, split, drop, join metadata, stamp."""
     import hail as hl
 
-    mt = import_vcfs(vcf_paths, reference, min_partitions=min_partitions)
+    mt = import_vcfs(
+        vcf_paths,
+        reference,
+        min_partitions=min_partitions,
+        skip_unknown_contigs=skip_unknown_contigs,
+    )
     mt = split_and_drop_alleles(mt, keep_symbolic=keep_symbolic, needs_split=needs_split)
     if metadata is not None:
         mt = annotate_sample_metadata(mt, metadata)
@@ -233,20 +249,27 @@ def _summarise_scans(scans: Sequence[VcfScan]) -> dict[str, Any]:
     }
 
 
+@stage_runner("ingest")
 def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestResult:
     """Validate the VCFs, then import them into ``RUN/bronze/genotypes.mt``.
 
-    All inputs are checked before Hail starts. Plain-gzip VCFs are rewritten as
-    BGZF under ``RUN/tmp`` while they are validated (so the import runs on all
-    cores) and removed afterwards. The MatrixTable is written to a temporary
-    sibling and renamed into place; the manifest records the stage last.
+    All inputs are checked before Hail starts. Plain-gzip and uncompressed VCFs
+    are rewritten as BGZF under ``RUN/tmp/bgzf-PID`` while they are validated, and
+    Hail imports those copies: exactly the bytes that were checked and
+    fingerprinted, on all cores. BGZF input is read in place and fingerprinted
+    again after the import (:func:`gwas_prs.vcf_validation.check_unchanged`).
+    ``RUN/tmp/bgzf-PID`` is removed on every exit. The MatrixTable is written to a
+    temporary sibling and renamed into place only when Hail wrote exactly the
+    variants the check counted, per contig; the manifest records the stage last.
 
     Raises
     ------
     InputError, OutputExistsError
-        Before any heavy work.
+        Before any heavy work; also a BGZF input that changed during the import
+        (nothing is published).
     ComputationError
-        Hail failed on data that passed validation.
+        Hail failed on data that passed validation, or wrote another number of
+        variants than the check counted (nothing is published).
     """
     started = time.monotonic()
     run = RunFolder(config.run_dir)
@@ -271,7 +294,85 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
     )
     check_can_write(run, "ingest", [run.bronze_mt], overwrite=config.overwrite)
 
+    # the BGZF copies Hail imports (see gwas_prs.vcf_validation); removed on every exit
     convert_dir = storage.join(run.tmp, f"bgzf-{os.getpid()}")
+    try:
+        return _validate_and_import(
+            config, hail, run, reference, paths, metadata, convert_dir, started
+        )
+    finally:
+        storage.remove(convert_dir)
+
+
+def _scan_notes(scans: Sequence[VcfScan]) -> list[str]:
+    """What the summary says about the copies Hail imports and about unsorted files."""
+    notes: list[str] = []
+    gzip_copies = sum(1 for s in scans if s.converted_to and s.compression == "gzip")
+    plain_copies = sum(1 for s in scans if s.converted_to and s.compression == "plain")
+    if gzip_copies:
+        notes.append(
+            f"{gzip_copies} plain-gzip file(s) were rewritten as BGZF while validating, so the "
+            "import is split across cores (plain gzip can only be read by one core)"
+        )
+    if plain_copies:
+        notes.append(
+            f"{plain_copies} uncompressed file(s) were copied as BGZF while validating; Hail "
+            "imported the copy, exactly the text that was checked"
+        )
+    for scan in scans:
+        if scan.bom:
+            notes.append(
+                f"{scan.path}: starts with a UTF-8 byte-order mark; it was left out of the copy "
+                "Hail imported"
+            )
+        if scan.first_unsorted_line is not None:
+            notes.append(
+                f"{scan.path}:{scan.first_unsorted_line}: the records are not sorted by position; "
+                "Hail sorts them, but duplicate records were only looked for on neighbouring lines"
+            )
+    return notes
+
+
+def _check_counts(
+    per_contig: dict[str, int], expected: dict[str, int], log_path: str | None
+) -> None:
+    """Hail must have written exactly the rows the check counted, per contig.
+
+    Raises
+    ------
+    ComputationError
+        Naming the totals and the first contigs that differ.
+    """
+    written = {k: v for k, v in per_contig.items() if v}
+    wanted = {k: v for k, v in expected.items() if v}
+    if written == wanted:
+        return
+    differing = [
+        f"{contig}: {written.get(contig, 0)} vs {wanted.get(contig, 0)}"
+        for contig in sorted(set(written) | set(wanted))
+        if written.get(contig, 0) != wanted.get(contig, 0)
+    ]
+    shown = ", ".join(differing[:3]) + (", …" if len(differing) > 3 else "")
+    log_hint = f" — see the Hail log {log_path}" if log_path else ""
+    raise ComputationError(
+        f"Hail wrote {sum(written.values())} variants but the checked VCF text implies "
+        f"{sum(wanted.values())} (written vs expected per contig: {shown}); nothing was "
+        f"published{log_hint}"
+    )
+
+
+def _validate_and_import(
+    config: IngestConfig,
+    hail: HailConfig | None,
+    run: RunFolder,
+    reference: ReferenceContigs,
+    paths: list[str],
+    metadata: SampleMetadata | None,
+    convert_dir: str,
+    started: float,
+) -> IngestResult:
+    """The body of :func:`run_ingest` once the inputs are known (the caller removes
+    ``convert_dir``)."""
     workers = config.validation_workers or usable_cores()
     logger.info("validating %d VCF file(s) with %d worker(s)…", len(paths), workers)
     t0 = time.monotonic()
@@ -284,13 +385,7 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
         workers=workers,
     )
     validation_s = time.monotonic() - t0
-    notes: list[str] = []
-    converted = [s for s in scans if s.converted_to]
-    if converted:
-        notes.append(
-            f"{len(converted)} plain-gzip file(s) were rewritten as BGZF while validating, so the "
-            "import is split across cores (plain gzip can only be read by one core)"
-        )
+    notes = _scan_notes(scans)
     match: SampleMatch | None = match_samples(metadata, samples) if metadata is not None else None
     if match is not None:
         if match.matched == 0:
@@ -316,6 +411,8 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
         "keep_symbolic": config.keep_symbolic,
         "skip_unknown_contigs": config.skip_unknown_contigs,
     }
+    # size and SHA-256 of the bytes the check read: those of the copy Hail imports, or
+    # (BGZF read in place) fingerprinted again after the import
     inputs = [InputFile(s.path, s.size, s.fingerprint) for s in scans]
     if config.samples_file:
         inputs.append(
@@ -339,75 +436,69 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
         if hail_config.resolved_master().startswith("local")
         else None
     )
-    try:
-        with stage_run(
-            run,
-            "ingest",
-            parameters=parameters,
-            inputs=inputs,
-            final_outputs=[run.bronze_mt],
-            overwrite=config.overwrite,
-        ) as stage:
-            log_path = start_hail(hail_config)
-            import hail as hl
+    with stage_run(
+        run,
+        "ingest",
+        parameters=parameters,
+        inputs=inputs,
+        final_outputs=[run.bronze_mt],
+        overwrite=config.overwrite,
+        engine=current_engine(),
+    ) as stage:
+        log_path = start_hail(hail_config)
+        import hail as hl
 
-            tmp_mt = stage.temporary_path(run.bronze_mt)
-            storage.makedirs(storage.join(run.root, "bronze"))
-            logger.info(
-                "importing %d file(s) and writing the bronze MatrixTable…", len(import_paths)
+        tmp_mt = stage.temporary_path(run.bronze_mt)
+        storage.makedirs(storage.join(run.root, "bronze"))
+        logger.info("importing %d file(s) and writing the bronze MatrixTable…", len(import_paths))
+        t1 = time.monotonic()
+        with hail_errors_as_computation_errors("importing the VCFs", log_path):
+            mt = build_bronze(
+                import_paths,
+                reference,
+                metadata=metadata,
+                keep_symbolic=config.keep_symbolic,
+                parameters=parameters,
+                needs_split=needs_split,
+                min_partitions=min_partitions,
+                skip_unknown_contigs=config.skip_unknown_contigs,
             )
-            t1 = time.monotonic()
-            with hail_errors_as_computation_errors("importing the VCFs", log_path):
-                mt = build_bronze(
-                    import_paths,
-                    reference,
-                    metadata=metadata,
-                    keep_symbolic=config.keep_symbolic,
-                    parameters=parameters,
-                    needs_split=needs_split,
-                    min_partitions=min_partitions,
-                )
-                mt.write(tmp_mt, overwrite=True)
-                written = hl.read_matrix_table(tmp_mt)
-                per_contig = written.aggregate_rows(hl.agg.counter(written.locus.contig))
-                n_partitions = written.n_partitions()
-            import_s = time.monotonic() - t1
-            n_variants = int(sum(per_contig.values()))
-            stage.counts.update(
-                {
-                    "samples": len(samples),
-                    **{
-                        k: v
-                        for k, v in scan_counts.items()
-                        if k not in ("records_per_contig", "expected_variants_per_contig")
-                    },
-                    "variants": n_variants,
-                    "variants_per_contig": {str(k): int(v) for k, v in per_contig.items()},
-                    "records_per_contig": scan_counts["records_per_contig"],
-                    "samples_without_metadata": len(match.samples_without_metadata)
-                    if match
-                    else None,
-                    "metadata_rows_without_sample": len(match.metadata_without_sample)
-                    if match
-                    else None,
-                    "partitions": n_partitions,
-                    "multiallelic_split": needs_split,
-                    "validation_s": round(validation_s, 3),
-                    "import_write_s": round(import_s, 3),
-                }
-            )
-            if n_variants != scan_counts["expected_variants"]:
-                notes.append(
-                    f"Hail wrote {n_variants} variants but the VCF text implies {scan_counts['expected_variants']}; "
-                    "see the Hail log"
-                )
-                logger.warning(notes[-1])
-            stage.publish(tmp_mt, run.bronze_mt, "bronze_mt")
-            stage.record.parameters["notes"] = notes
-    finally:
-        for scan in converted:
-            storage.remove(scan.converted_to)  # type: ignore[arg-type]
-        storage.remove(convert_dir)
+            mt.write(tmp_mt, overwrite=True)
+            written = hl.read_matrix_table(tmp_mt)
+            per_contig = written.aggregate_rows(hl.agg.counter(written.locus.contig))
+            n_partitions = written.n_partitions()
+        import_s = time.monotonic() - t1
+        n_variants = int(sum(per_contig.values()))
+        stage.counts.update(
+            {
+                "samples": len(samples),
+                **{
+                    k: v
+                    for k, v in scan_counts.items()
+                    if k not in ("records_per_contig", "expected_variants_per_contig")
+                },
+                "variants": n_variants,
+                "variants_per_contig": {str(k): int(v) for k, v in per_contig.items()},
+                "records_per_contig": scan_counts["records_per_contig"],
+                "samples_without_metadata": len(match.samples_without_metadata) if match else None,
+                "metadata_rows_without_sample": len(match.metadata_without_sample)
+                if match
+                else None,
+                "partitions": n_partitions,
+                "multiallelic_split": needs_split,
+                "validation_s": round(validation_s, 3),
+                "import_write_s": round(import_s, 3),
+            }
+        )
+        # nothing is published unless Hail read what was checked and wrote what was counted
+        check_unchanged(scans)
+        _check_counts(
+            {str(k): int(v) for k, v in per_contig.items()},
+            scan_counts["expected_variants_per_contig"],
+            log_path,
+        )
+        stage.publish(tmp_mt, run.bronze_mt, "bronze_mt")
+        stage.record.parameters["notes"] = notes
     return IngestResult(
         run_dir=run.root,
         output=run.bronze_mt,

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from gwas_prs.errors import OutputExistsError, StageNotCompleteError
+from gwas_prs.errors import ComputationError, InputError, OutputExistsError, StageNotCompleteError
 from gwas_prs.ingest import IngestConfig, run_ingest
 from gwas_prs.run_folder import RunFolder, require_complete
 from tests.conftest import have_programs
-from tests.vcf_factory import RECORDS, vcf_lines, write_vcf
+from tests.vcf_factory import RECORDS, bgzf_bytes, record_lines, vcf_lines, write_vcf
 
 pytestmark = pytest.mark.slow
+
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def count_biallelic_rows(path: Path) -> Counter[str]:
@@ -212,3 +214,142 @@ def test_killed_ingest_leaves_nothing_a_later_stage_accepts(
     assert result.counts["variants"] == 2285
     assert not list((run / "bronze").glob(".genotypes.mt.partial-*"))
     require_complete(RunFolder(str(run)), "ingest", needed_by="qc")
+
+
+def _assert_nothing_published(run: Path, error_start: str) -> None:
+    """The stage is recorded failed; no bronze MatrixTable, partial output or BGZF copy."""
+    stage = json.loads((run / "manifest.json").read_text())["stages"]["ingest"]
+    assert stage["status"] == "failed"
+    assert stage["error"].startswith(error_start), stage["error"]
+    assert not (run / "bronze" / "genotypes.mt").exists()
+    assert not list((run / "bronze").glob(".genotypes.mt.partial-*"))
+    assert not list(run.glob("tmp/bgzf-*"))
+
+
+def _append_after_the_check(monkeypatch: pytest.MonkeyPatch, vcf: Path, compression: str) -> None:
+    """Make ingest's check return, then append two records to ``vcf`` (a file still being
+    written by another program), before Hail imports."""
+    import gwas_prs.ingest as ingest
+
+    extra = (
+        "\n".join(record_lines([("22", 16050300, "A", "G"), ("22", 16050400, "C", "T")])) + "\n"
+    ).encode()
+    appended = {"plain": extra, "gzip": gzip.compress(extra), "bgzf": bgzf_bytes(extra)}
+    real = ingest.validate_vcfs
+
+    def validate_then_append(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
+        with open(vcf, "ab") as handle:
+            handle.write(appended[compression])
+        return result
+
+    monkeypatch.setattr(ingest, "validate_vcfs", validate_then_append)
+
+
+@pytest.mark.parametrize("compression", ["plain", "gzip"])
+def test_file_appended_after_the_check_is_imported_as_checked(
+    hail_context: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: str
+) -> None:
+    """Plain and plain-gzip input: Hail imports the BGZF copy written during the check, so
+    the records appended later are not imported and the manifest's fingerprint is that
+    of what was imported."""
+    vcf = write_vcf(
+        tmp_path / f"grow.vcf{'.gz' if compression == 'gzip' else ''}", vcf_lines(), compression
+    )
+    checked = vcf.read_bytes()
+    _append_after_the_check(monkeypatch, vcf, compression)
+    run = tmp_path / "run"
+    result = run_ingest(IngestConfig(vcfs=(str(vcf),), run_dir=str(run)))
+    assert vcf.stat().st_size > len(checked)  # the file did grow
+    assert result.counts["variants"] == 6 == result.counts["expected_variants"]
+    stage = json.loads((run / "manifest.json").read_text())["stages"]["ingest"]
+    assert stage["inputs"][0]["size"] == len(checked)
+    assert stage["inputs"][0]["fingerprint"] == f"sha256:{hashlib.sha256(checked).hexdigest()}"
+    assert not list(run.glob("tmp/bgzf-*"))
+
+
+def test_bgzf_file_appended_after_the_check_is_refused(
+    hail_context: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BGZF input is read in place (no copy): re-fingerprinted after the import, it is
+    refused when it changed, and nothing is published."""
+    vcf = write_vcf(tmp_path / "grow.vcf.bgz", vcf_lines(), "bgzf")
+    size = vcf.stat().st_size
+    _append_after_the_check(monkeypatch, vcf, "bgzf")
+    run = tmp_path / "run"
+    with pytest.raises(
+        InputError,
+        match=rf"^{vcf}: the file changed while ingest was running \(its size went from "
+        rf"{size:,} to [0-9,]+ bytes\), so Hail may not have imported what was checked",
+    ):
+        run_ingest(IngestConfig(vcfs=(str(vcf),), run_dir=str(run)))
+    _assert_nothing_published(run, f"{vcf}: the file changed while ingest was running")
+
+
+def test_count_mismatch_is_an_error_and_publishes_nothing(
+    hail_context: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When Hail writes another number of variants than the check counted, ingest fails
+    (ComputationError, exit 5) and leaves nothing that looks complete."""
+    import gwas_prs.ingest as ingest
+
+    real = ingest.validate_vcfs
+
+    def overcount(*args: object, **kwargs: object) -> object:
+        samples, scans = real(*args, **kwargs)  # type: ignore[arg-type]
+        scans[0].expected_rows_per_contig["21"] += 1
+        return samples, scans
+
+    monkeypatch.setattr(ingest, "validate_vcfs", overcount)
+    vcf = write_vcf(tmp_path / "tiny.vcf.gz", vcf_lines(), "gzip")
+    run = tmp_path / "run"
+    with pytest.raises(ComputationError) as caught:
+        run_ingest(IngestConfig(vcfs=(str(vcf),), run_dir=str(run)))
+    message = str(caught.value)
+    assert message.startswith(
+        "Hail wrote 6 variants but the checked VCF text implies 7 (written vs expected per "
+        "contig: 21: 3 vs 4); nothing was published"
+    ), message
+    assert "\n" not in message and caught.value.exit_code == 5
+    _assert_nothing_published(run, "Hail wrote 6 variants")
+
+
+def test_plain_text_named_vcf_gz_is_imported(hail_context: None, tmp_path: Path) -> None:
+    """Uncompressed text named .vcf.gz: the check knows it is plain and Hail imports its
+    BGZF copy (before, Hail's force_bgz import failed with an IOException)."""
+    vcf = write_vcf(tmp_path / "plain.vcf.gz", vcf_lines(), "plain")
+    run = tmp_path / "run"
+    result = run_ingest(IngestConfig(vcfs=(str(vcf),), run_dir=str(run)))
+    assert result.counts["variants"] == 6 == result.counts["expected_variants"]
+    assert any("uncompressed file(s) were copied as BGZF" in note for note in result.notes)
+    assert not list(run.glob("tmp/bgzf-*"))
+
+
+@pytest.mark.parametrize("compression", ["plain", "gzip", "bgzf"])
+def test_utf8_bom_is_accepted_and_left_out_of_the_import(
+    hail_context: None, tmp_path: Path, compression: str
+) -> None:
+    """A UTF-8 byte-order mark before ##fileformat (a file saved by a Windows editor)."""
+    import hail as hl
+
+    vcf = write_vcf(tmp_path / "bom.vcf.gz", vcf_lines(), compression, prefix=UTF8_BOM)
+    result = run_ingest(IngestConfig(vcfs=(str(vcf),), run_dir=str(tmp_path / "run")))
+    assert result.counts["variants"] == 6 == result.counts["expected_variants"]
+    assert (
+        f"{vcf}: starts with a UTF-8 byte-order mark; it was left out of the copy Hail imported"
+        in result.notes
+    )
+    mt = hl.read_matrix_table(result.output)
+    assert mt.s.collect() == ["S1", "S2", "S3", "S4"]
+
+
+def test_skip_unknown_contigs_imports_the_known_ones(hail_context: None, tmp_path: Path) -> None:
+    """--skip-unknown-contigs: the check counts the skipped records and Hail drops them
+    (before, Hail was asked to fail on them)."""
+    records = [*RECORDS, ("chrUn_gl000220", 1000, "A", "G")]
+    vcf = write_vcf(tmp_path / "unknown.vcf.bgz", vcf_lines(records=records), "bgzf")
+    result = run_ingest(
+        IngestConfig(vcfs=(str(vcf),), run_dir=str(tmp_path / "run"), skip_unknown_contigs=True)
+    )
+    assert result.counts["variants"] == 6 == result.counts["expected_variants"]
+    assert result.counts["skipped_unknown_contig_records"] == 1

@@ -3,8 +3,10 @@ nothing in the run folder that looks complete, and no JVM started."""
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,6 +106,63 @@ def _samples_without_format(tmp: Path) -> list[Path]:
     return [write_vcf(tmp / "sitesonly.vcf", lines)]
 
 
+def _repeated_record(tmp: Path) -> list[Path]:
+    records = [*RECORDS, RECORDS[5], RECORDS[5]]  # lines 12 and 13 repeat line 11
+    return [write_vcf(tmp / "repeated.vcf.gz", vcf_lines(records=records), "gzip")]
+
+
+def _repeated_split_allele(tmp: Path) -> list[Path]:
+    records = [*RECORDS[:2], ("21", 9411245, "C", "A"), *RECORDS[2:]]  # C>A is in C>A,T
+    return [write_vcf(tmp / "repeatsplit.vcf", vcf_lines(records=records))]
+
+
+def _same_contig_twice(tmp: Path) -> list[Path]:
+    both = write_vcf(tmp / "chr21_22.vcf.gz", vcf_lines(), "gzip")
+    chr22 = write_vcf(tmp / "chr22.vcf.gz", vcf_lines(records=RECORDS[3:]), "gzip")
+    return [both, chr22]
+
+
+def _with_calls(name: str, calls: list[str], fmt: str = "GT") -> Callable[[Path], list[Path]]:
+    def build(tmp: Path) -> list[Path]:
+        return [write_vcf(tmp / name, vcf_lines(calls={0: calls}, fmt=fmt))]
+
+    return build
+
+
+def _with_record(name: str, record: tuple[str, int, str, str]) -> Callable[[Path], list[Path]]:
+    def build(tmp: Path) -> list[Path]:
+        return [write_vcf(tmp / name, vcf_lines(records=[record, *RECORDS[1:]]))]
+
+    return build
+
+
+def _no_alt_with_alt_call(tmp: Path) -> list[Path]:
+    records = [("21", 9411239, "G", "."), *RECORDS[1:]]
+    lines = vcf_lines(records=records, calls={0: ["0/0", "0/0", "0/1", "./."]})
+    return [write_vcf(tmp / "noalt.vcf", lines)]
+
+
+def _double_gzip(tmp: Path) -> list[Path]:
+    return [write_vcf(tmp / "twice.vcf.gz", vcf_lines(), "double-gzip")]
+
+
+def _symlink_loop(tmp: Path) -> list[Path]:
+    os.symlink(tmp / "loop-b.vcf.gz", tmp / "loop-a.vcf.gz")
+    os.symlink(tmp / "loop-a.vcf.gz", tmp / "loop-b.vcf.gz")
+    return [tmp / "loop-a.vcf.gz"]
+
+
+def _dangling_symlink(tmp: Path) -> list[Path]:
+    os.symlink(tmp / "gone.vcf.gz", tmp / "link.vcf.gz")
+    return [tmp / "link.vcf.gz"]
+
+
+def _utf16(tmp: Path) -> list[Path]:
+    path = tmp / "utf16.vcf"
+    path.write_bytes(("\n".join(vcf_lines()) + "\n").encode("utf-16"))
+    return [path]
+
+
 #: (name, builder, the file named in the message, expected fragment of the message)
 CORPUS: list[tuple[str, Callable[[Path], list[Path]], int, str]] = [
     ("truncated gzip", _truncated_gzip, 0, "truncated or corrupt"),
@@ -127,6 +186,107 @@ CORPUS: list[tuple[str, Callable[[Path], list[Path]], int, str]] = [
     ("header but no records", _header_only, 0, ": the VCF has a header but no variant records"),
     ("missing file", _missing_file, 0, ": no such file"),
     ("no FORMAT/samples", _samples_without_format, 0, ":5: no FORMAT column and no samples"),
+    (
+        "repeated record",
+        _repeated_record,
+        0,
+        ":12: duplicate record: 22:16050213 C>T is also on line 11 (2 duplicate record(s) in "
+        "this file",
+    ),
+    (
+        "record repeating an allele of a multi-allelic record",
+        _repeated_split_allele,
+        0,
+        ":8: duplicate record: 21:9411245 C>A is also on line 7 (1 duplicate record(s)",
+    ),
+    (
+        "ALT allele repeated in one record",
+        _with_record("altrepeat.vcf", ("21", 9411239, "G", "A,T,A")),
+        0,
+        ":6: duplicate record: 21:9411239 G>A is twice in its ALT column (1 duplicate record(s)",
+    ),
+    (
+        "same contig in two files",
+        _same_contig_twice,
+        1,
+        ": contig 22 (positions 16,050,075-16,050,213) is also in ",
+    ),
+    (
+        "GT index beyond ALT",
+        _with_calls("gt02.vcf", ["0|0", "0/2", "0|1", "1|1"]),
+        0,
+        ":6: GT '0/2' of sample 'S2' refers to allele 2, but the site has 1 ALT allele(s)",
+    ),
+    (
+        "GT index beyond ALT, FORMAT GT:DP",
+        _with_calls("gtdp.vcf", ["0/0:9", "0/1:12", "1/1:3", "0/3:7"], fmt="GT:DP"),
+        0,
+        ":6: GT '0/3' of sample 'S4' refers to allele 3",
+    ),
+    (
+        "haploid GT index beyond ALT",
+        _with_calls("haploid.vcf", ["0", "1", "2", "."]),
+        0,
+        ":6: GT '2' of sample 'S3' refers to allele 2",
+    ),
+    (
+        "GT with an ALT allele at a site without ALT",
+        _no_alt_with_alt_call,
+        0,
+        ":6: GT '0/1' of sample 'S3' refers to allele 1, but the site has no ALT allele",
+    ),
+    (
+        "triploid GT",
+        _with_calls("triploid.vcf", ["0/1/1", "0|1", "1|1", "0|0"]),
+        0,
+        ":6: GT '0/1/1' of sample 'S1' has 3 alleles (ploidy 3); gwas-prs reads haploid and "
+        "diploid calls only",
+    ),
+    (
+        "non-numeric GT",
+        _with_calls("letters.vcf", ["0|0", "A/B", "1|1", "0|0"]),
+        0,
+        ":6: GT 'A/B' of sample 'S2' is not a genotype",
+    ),
+    (
+        "empty GT",
+        _with_calls("emptygt.vcf", ["0|0", "0|1", "", "0|0"]),
+        0,
+        ":6: GT '' of sample 'S3' is empty",
+    ),
+    (
+        "empty ALT",
+        _with_record("emptyalt.vcf", ("21", 9411239, "G", "")),
+        0,
+        ":6: ALT is empty; write '.' for a record without ALT alleles",
+    ),
+    (
+        "empty ALT allele",
+        _with_record("emptyallele.vcf", ("21", 9411239, "G", "A,")),
+        0,
+        ":6: ALT 'A,' has an empty allele",
+    ),
+    (
+        "invalid ALT allele",
+        _with_record("badalt.vcf", ("21", 9411239, "G", "A,Z")),
+        0,
+        ":6: ALT allele 'Z' is not a DNA sequence (A, C, G, T, N), '*', a symbolic allele",
+    ),
+    (
+        "REF X",
+        _with_record("refx.vcf", ("21", 9411239, "X", "A")),
+        0,
+        ":6: REF 'X' is not a DNA sequence (only A, C, G, T and N are allowed)",
+    ),
+    (
+        "double gzip",
+        _double_gzip,
+        0,
+        ": the file is compressed twice (gzip inside gzip); decompress it once",
+    ),
+    ("symbolic-link loop", _symlink_loop, 0, ": is a symbolic-link loop"),
+    ("dangling symbolic link", _dangling_symlink, 0, ": is a symbolic link to '"),
+    ("UTF-16 text", _utf16, 0, ":1: the file is UTF-16 text"),
 ]
 
 
@@ -153,9 +313,62 @@ def test_bad_vcf_is_one_clear_line_exit_2(
     assert fragment in message, message
     assert "Traceback" not in result.output and "java" not in result.output.lower()
     assert not (run / "bronze" / "genotypes.mt").exists()
+    assert not list(run.glob("tmp/bgzf-*")), "the BGZF copies must be removed"
     if (run / "manifest.json").exists():
         stages = json.loads((run / "manifest.json").read_text())["stages"]
         assert stages.get("ingest", {}).get("status") != "complete"
+
+
+@pytest.mark.parametrize(
+    "code", [errno.ENOSPC, errno.EROFS, errno.EACCES], ids=["ENOSPC", "EROFS", "EACCES"]
+)
+@pytest.mark.parametrize("compression", ["gzip", "plain"])
+def test_failing_to_write_the_bgzf_copy_is_one_line(
+    no_jvm: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, compression: str
+) -> None:
+    """A full disk (or a read-only one) while writing the copy Hail imports: one line naming
+    the copy and what to do, exit 2, and RUN/tmp/bgzf-* removed."""
+    from gwas_prs.bgzf import BgzfWriter
+
+    vcf = write_vcf(tmp_path / "a.vcf.gz", vcf_lines(records=RECORDS * 20), compression)
+    written: list[int] = []
+
+    def full_disk(self: BgzfWriter, data: bytes) -> None:
+        written.append(len(data))
+        if len(written) > 3:  # fail after a few lines, once the copy exists
+            raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(BgzfWriter, "write", full_disk)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["ingest", str(vcf), "--run", str(run)])
+    assert result.exit_code == 2, result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1, result.output
+    message = error_lines[0]
+    assert message.startswith(f"error: {run}/tmp/bgzf-"), message
+    assert f".vcf.bgz.part: cannot write the BGZF copy of {vcf} ({os.strerror(code)}); " in message
+    hint = "free disk space" if code == errno.ENOSPC else "choose a writable --run folder"
+    assert hint in message, message
+    assert "Traceback" not in result.output
+    assert not list(run.glob("tmp/bgzf-*"))
+    assert not (run / "bronze" / "genotypes.mt").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["sequential", "process pool"])
+def test_scan_failure_in_a_later_file_removes_the_copies(
+    no_jvm: None, tmp_path: Path, workers: int
+) -> None:
+    """The first file is copied whole, the second fails: no copy is left behind."""
+    from gwas_prs.errors import InputError
+    from gwas_prs.ingest import IngestConfig, run_ingest
+
+    good = write_vcf(tmp_path / "a.vcf.gz", vcf_lines(records=RECORDS[:3]), "gzip")
+    bad = write_vcf(tmp_path / "b.vcf.gz", vcf_lines(records=[*RECORDS[3:], RECORDS[5]]), "gzip")
+    run = tmp_path / "run"
+    config = IngestConfig(vcfs=(str(good), str(bad)), run_dir=str(run), validation_workers=workers)
+    with pytest.raises(InputError, match=f"^{bad}:9: duplicate record"):
+        run_ingest(config)
+    assert not list(run.glob("tmp/bgzf-*"))
 
 
 def test_glob_matching_nothing(no_jvm: None, tmp_path: Path) -> None:
@@ -221,3 +434,77 @@ def test_sample_ids_are_checked_before_hail(no_jvm: None, tmp_path: Path) -> Non
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["stages"]["ingest"]["status"] == "failed"
     assert SAMPLES[0] == "S1"
+
+
+def test_unusual_but_valid_records_pass_the_check(tmp_path: Path) -> None:
+    """What the REF/ALT/GT/duplicate checks must not refuse (no JVM: the check only)."""
+    from gwas_prs.reference import reference_contigs
+    from gwas_prs.vcf_validation import scan_vcf
+
+    records = [
+        ("21", 9411239, "G", "."),  # no ALT allele
+        ("21", 9411240, "acgtn", "a"),  # lower case
+        ("21", 9411241, "A", "<DEL>"),
+        ("21", 9411242, "A", "<*>"),
+        ("21", 9411243, "G", "G]17:198982]"),  # breakends
+        ("21", 9411244, "T", "]13:123456]T"),
+        ("21", 9411245, "C", ".C"),
+        ("21", 9411245, "C", "A"),  # same position, other alleles: not a duplicate
+        ("21", 9411245, "CT", "C"),
+        ("21", 9411246, "A", "C,G,T,*"),
+        ("21", 9411247, "A", "C,G,T,AA,AC,AG,AT,AN,CC,CG,CT,CN"),  # 12 ALT alleles
+    ]
+    calls = {
+        0: ["0/0", "./.", "0", "."],
+        1: ["0|1", ".|1", "1", "0/."],
+        9: ["0/4", "3|2", "1/1", "4"],
+        10: ["0/12", "11|10", "9/1", "./."],
+    }
+    vcf = write_vcf(tmp_path / "odd.vcf", vcf_lines(records=records, calls=calls))
+    scan = scan_vcf(str(vcf), reference_contigs("GRCh37"), keep_symbolic=True)
+    assert scan.records == len(records)
+    assert scan.first_unsorted_line is None
+    assert scan.contig_ranges == {"21": (9411239, 9411247)}
+    unsorted = [RECORDS[1], RECORDS[0], *RECORDS[2:]]  # out of order: noted, not refused
+    vcf = write_vcf(tmp_path / "unsorted.vcf", vcf_lines(records=unsorted))
+    assert scan_vcf(str(vcf), reference_contigs("GRCh37")).first_unsorted_line == 7
+
+
+@pytest.mark.parametrize("compression", ["plain", "gzip", "bgzf"])
+def test_the_copy_hail_imports_is_the_checked_text_without_a_bom(
+    tmp_path: Path, compression: str
+) -> None:
+    """Plain and plain-gzip input is always copied; BGZF only when it starts with a BOM,
+    which the copy leaves out."""
+    from gwas_prs.reference import reference_contigs
+    from gwas_prs.vcf_validation import scan_vcf, validate_vcfs
+
+    text = ("\n".join(vcf_lines()) + "\n").encode()
+    for bom in (b"", b"\xef\xbb\xbf"):
+        vcf = write_vcf(tmp_path / f"a{len(bom)}.vcf.gz", vcf_lines(), compression, prefix=bom)
+        target = tmp_path / "copies" / f"a{len(bom)}.vcf.bgz"
+        scan = scan_vcf(str(vcf), reference_contigs("GRCh37"), convert_to=str(target))
+        assert scan.bom == bool(bom)
+        assert scan.size == vcf.stat().st_size
+        if compression == "bgzf" and not bom:
+            assert scan.converted_to is None and not target.exists()
+        else:
+            assert scan.converted_to == str(target)
+            assert gzip.decompress(target.read_bytes()) == text
+    # the BOM is accepted in the header check as well
+    samples, scans = validate_vcfs([str(tmp_path / "a3.vcf.gz")], reference_contigs("GRCh37"))
+    assert samples == SAMPLES and scans[0].bom
+
+
+def test_chunks_of_one_contig_in_several_files_are_accepted(tmp_path: Path) -> None:
+    """Disjoint regions of one contig (a biobank's pVCF chunks) are not an overlap."""
+    from gwas_prs.reference import reference_contigs
+    from gwas_prs.vcf_validation import validate_vcfs
+
+    first = write_vcf(tmp_path / "c1.vcf", vcf_lines(records=RECORDS[:2]))
+    second = write_vcf(tmp_path / "c2.vcf", vcf_lines(records=RECORDS[2:]))
+    _, scans = validate_vcfs([str(first), str(second)], reference_contigs("GRCh37"))
+    assert [s.contig_ranges for s in scans] == [
+        {"21": (9411239, 9411245)},
+        {"21": (9411300, 9411300), "22": (16050075, 16050213)},
+    ]
