@@ -27,6 +27,7 @@ the PCA was fitted on (as gnomAD's ``pc_project`` does).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,7 +201,7 @@ def hwe_pca(mt: Any, k: int) -> PcaResult:
 
     if numpy_engine() and mt.count_cols() <= MAX_SAMPLES:
         eigenvalues, total, scores, loadings, n_variants = local_hwe_pca(mt, k)
-        return PcaResult(eigenvalues, total, scores, loadings, n_variants)
+        return with_sign_convention(PcaResult(eigenvalues, total, scores, loadings, n_variants))
     stats = hl.agg.call_stats(mt.GT, mt.alleles)
     mt = mt.annotate_rows(pca_af=stats.AC[1] / stats.AN, _n=stats.AN / 2)
     mt = mt.filter_rows((mt.pca_af > 0) & (mt.pca_af < 1))
@@ -212,13 +213,44 @@ def hwe_pca(mt: Any, k: int) -> PcaResult:
     eigenvalues, scores, loadings = hl.hwe_normalized_pca(mt.GT, k=k, compute_loadings=True)
     loadings = loadings.annotate(pca_af=mt.rows()[loadings.key].pca_af)
     total = float(totals.sum_sq) / max(n_variants, 1)
-    return PcaResult(
-        eigenvalues=[float(e) for e in eigenvalues],
-        total_variance=total,
-        scores=scores,
-        loadings=loadings,
-        n_variants=int(n_variants),
+    return with_sign_convention(
+        PcaResult(
+            eigenvalues=[float(e) for e in eigenvalues],
+            total_variance=total,
+            scores=scores,
+            loadings=loadings,
+            n_variants=int(n_variants),
+        )
     )
+
+
+def with_sign_convention(result: PcaResult) -> PcaResult:
+    """Each PC's sign fixed so that the sample with the largest |score| scores positive.
+
+    An eigenvector's sign is arbitrary, and numpy and Hail pick different ones;
+    without a convention the two engines' PCs (and everything fitted on them, such
+    as the random-forest ancestry assignment) would differ. Scores and loadings are
+    flipped together, so projections of new samples stay consistent.
+    """
+    import hail as hl
+
+    k = len(result.eigenvalues)
+    matrix = np.array(result.scores.aggregate(hl.agg.collect(result.scores.scores)), dtype=float)
+    if matrix.size == 0:
+        return result
+    largest = np.argmax(np.abs(matrix), axis=0)
+    signs = np.sign(matrix[largest, np.arange(k)])
+    signs[signs == 0] = 1.0
+    if np.all(signs > 0):
+        return result
+    flip = hl.literal([float(x) for x in signs])
+    scores = result.scores.annotate(
+        scores=hl.range(k).map(lambda i: result.scores.scores[i] * flip[i])
+    )
+    loadings = result.loadings.annotate(
+        loadings=hl.range(k).map(lambda i: result.loadings.loadings[i] * flip[i])
+    )
+    return dataclasses.replace(result, scores=scores, loadings=loadings)
 
 
 def scores_frame(scores: Any, k: int) -> pd.DataFrame:

@@ -34,7 +34,9 @@ def test_demo_skips_complete_stages_and_reports_the_prs(demo_run: tuple[Path, st
     for stage in ("simulate-phenotype:disease", "gwas:disease", "prs:disease"):
         assert stages[stage]["status"] == "complete"
     # local mode: prs clumps and scores on the .bed qc kept beside the silver MatrixTable
-    assert stages["qc"]["outputs"]["silver_bed"] == "silver/genotypes.plink"  # relative to the run root
+    assert (
+        stages["qc"]["outputs"]["silver_bed"] == "silver/genotypes.plink"
+    )  # relative to the run root
     assert stages["prs:disease"]["counts"]["genotypes_from"] == "silver .bed (numpy)"
     metrics = json.loads((run / "gold" / "prs" / "disease" / "metrics.json").read_text())
     # the simulated trait (h2 0.8, 100 causal variants) is predicted on held-out samples
