@@ -92,7 +92,7 @@ def demo(
         )
     if not _complete(folder, "qc", overwrite):
         print_qc_summary(run_qc(QcConfig(run_dir=run, overwrite=overwrite), hail("qc")))
-    phenotypes = folder.path("simulated", DEMO_TRAIT, "phenotypes.tsv")
+    phenotypes = folder.simulated_phenotypes(DEMO_TRAIT)
     if not _complete(folder, f"simulate-phenotype:{DEMO_TRAIT}", overwrite):
         config = SimulationConfig(trait=DEMO_TRAIT, **DEMO_SIMULATION)  # type: ignore[arg-type]
         simulated = run_simulate_phenotype(
@@ -128,7 +128,7 @@ def _train_and_predict(
 
     from gwas_prs.cli.train_command import model_rows, print_predict_summary, print_train_summary
     from gwas_prs.predict import PredictConfig, run_predict
-    from gwas_prs.train_stage import TrainConfig, models_dir, run_train
+    from gwas_prs.train_stage import TrainConfig, run_train
 
     if not _complete(folder, f"train:{DEMO_TRAIT}", overwrite):
         print_train_summary(
@@ -136,7 +136,7 @@ def _train_and_predict(
                 TrainConfig(run_dir=folder.root, trait=DEMO_TRAIT, overwrite=True), hail("train")
             )
         )
-    model = models_dir(folder, DEMO_TRAIT)
+    model = folder.models_dir(DEMO_TRAIT)
     vcf, samples = write_demo_predict_inputs(folder, model, DEMO_PREDICT_SAMPLES, hail("predict"))
     result = run_predict(
         PredictConfig(
@@ -189,7 +189,7 @@ def write_demo_predict_inputs(
     hl.export_vcf(mt, f"{out}/.test_samples.vcf.bgz")
     os.replace(f"{out}/.test_samples.vcf.bgz", vcf)
     phenotypes = pd.read_csv(
-        folder.path("simulated", DEMO_TRAIT, "phenotypes.tsv"), sep="\t", dtype={"sample_id": str}
+        folder.simulated_phenotypes(DEMO_TRAIT), sep="\t", dtype={"sample_id": str}
     )
     phenotypes = phenotypes[phenotypes["sample_id"].isin(chosen)][["sample_id", "age", "sex"]]
     phenotypes.to_csv(covariates, sep="\t", index=False)

@@ -30,8 +30,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,14 +62,6 @@ class FeatureTable:
         """Model inputs for ``--features`` groups (``prs``, ``pcs``, ``covariates``), in table order."""
         roles = {FEATURE_GROUPS[g] for g in groups}
         return [c["name"] for c in self.schema["columns"] if c["role"] in roles]
-
-
-def features_path(run: RunFolder, trait: str) -> str:
-    return run.path("gold", "features", f"{trait}.parquet")
-
-
-def schema_path(run: RunFolder, trait: str) -> str:
-    return run.path("gold", "features", f"{trait}.schema.json")
 
 
 def standardise(raw: pd.DataFrame, train: pd.Series) -> tuple[pd.DataFrame, dict[str, dict]]:
@@ -202,7 +192,7 @@ def read_pcs(run: RunFolder, n_pcs: int) -> pd.DataFrame:
     InputError
         The file is missing, or has fewer than ``n_pcs`` PCs.
     """
-    path = storage.join(run.silver_ancestry, "scores.tsv")
+    path = run.pca_scores
     if not storage.exists(path):
         raise InputError(f"{path}: PCA scores not found; re-run the stage that writes it (qc)")
     pcs = pd.read_csv(
@@ -216,35 +206,37 @@ def read_pcs(run: RunFolder, n_pcs: int) -> pd.DataFrame:
     return pcs.iloc[:, :n_pcs]
 
 
+def read_ancestry(run: RunFolder) -> pd.Series | None:
+    """The assigned ancestry group of every QC-passed sample (qc), or None without labels."""
+    path = run.ancestry_assignments
+    if not storage.exists(path):
+        return None
+    return _read_tsv(path, "ancestry assignments").set_index("s")["assigned"]
+
+
 def feature_table_from_run(
     run: RunFolder, trait: str, phenotypes_file: str | None = None
 ) -> FeatureTable:
     """Build the table of ``trait`` from the run folder's files (no Hail, nothing written)."""
-    from gwas_prs.gwas_stage import read_split, splits_path
+    from gwas_prs.gwas_stage import read_split
     from gwas_prs.phenotypes import read_phenotypes
-    from gwas_prs.prs_stage import prs_dir
 
     gwas = require_complete(run, f"gwas:{trait}", needed_by="features")
     covariates = tuple(gwas.parameters.get("covariates", []))
     n_pcs = int(gwas.parameters.get("n_pcs", 10))
     phenotypes = phenotypes_file or run.resolve(gwas.parameters["phenotypes_file"])
     pheno = read_phenotypes(phenotypes, (trait,), covariates)
-    scores_file = storage.join(prs_dir(run, trait), "scores.tsv")
+    scores_file = run.prs_scores(trait)
     scores = _read_tsv(scores_file, "PRS scores").set_index("sample_id")
-    metrics_file = storage.join(prs_dir(run, trait), "metrics.json")
+    metrics_file = storage.join(run.prs_dir(trait), "metrics.json")
     best = (
         json.loads(storage.read_text(metrics_file)).get("best_threshold")
         if storage.exists(metrics_file)
         else None
     )
-    pcs_file = storage.join(run.silver_ancestry, "scores.tsv")
+    pcs_file = run.pca_scores
     pcs = read_pcs(run, n_pcs)
-    assignments_file = storage.join(run.silver_ancestry, "assignments.tsv")
-    ancestry = (
-        _read_tsv(assignments_file, "ancestry assignments").set_index("s")["assigned"]
-        if storage.exists(assignments_file)
-        else None
-    )
+    ancestry = read_ancestry(run)
     return build_feature_table(
         trait=trait,
         scores=scores,
@@ -259,7 +251,7 @@ def feature_table_from_run(
             "scores": scores_file,
             "phenotypes": phenotypes,
             "pcs": pcs_file,
-            "splits": splits_path(run, trait),
+            "splits": run.split_file(trait),
         },
     )
 
@@ -267,27 +259,18 @@ def feature_table_from_run(
 def write_feature_table(table: FeatureTable, run: RunFolder) -> str:
     """Write ``TRAIT.parquet`` and ``TRAIT.schema.json`` (each atomically); return the parquet path."""
     trait = table.schema["trait"]
-    path = features_path(run, trait)
+    path = run.features_file(trait)
     storage.makedirs(run.path("gold", "features"))
-    if storage.is_remote(path):
-        table.frame.reset_index().to_parquet(path, index=False)
-    else:
-        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-        table.frame.reset_index().to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    storage.write_text_atomic(schema_path(run, trait), json.dumps(table.schema, indent=2) + "\n")
+    with storage.atomic_writer(path) as handle:
+        table.frame.reset_index().to_parquet(handle, index=False)
+    storage.write_text_atomic(run.features_schema(trait), json.dumps(table.schema, indent=2) + "\n")
     logger.info("wrote the feature table %s (%d samples)", path, len(table.frame))
     return path
 
 
-def write_features_for_run(run: RunFolder, trait: str, phenotypes_file: str | None = None) -> str:
-    """Build and write the table (the hook at the end of the ``prs`` stage)."""
-    return write_feature_table(feature_table_from_run(run, trait, phenotypes_file), run)
-
-
 def read_feature_table(run: RunFolder, trait: str) -> FeatureTable | None:
     """The table on disk, or None when it (or its schema) is missing."""
-    path, schema_file = features_path(run, trait), schema_path(run, trait)
+    path, schema_file = run.features_file(trait), run.features_schema(trait)
     if not (storage.exists(path) and storage.exists(schema_file)):
         return None
     schema = json.loads(storage.read_text(schema_file))

@@ -136,8 +136,25 @@ def frequencies_frame(
     return frame[FRAME_COLUMNS]
 
 
+def cohort_frequencies(
+    mt: Any, groupings: Sequence[str], n_samples: int, *, bed: str | None = None
+) -> pd.DataFrame:
+    """Allele counts of ``mt``'s variants overall and per group of each grouping field
+    (the frame of :func:`frequencies_frame`), by the stage's engine
+    (:mod:`gwas_prs.engine`): numpy over a PLINK .bed of ``mt`` (``bed``: the prefix of
+    one already written, such as the silver .bed; else a temporary export), or Hail.
+    """
+    from gwas_prs.engine import numpy_engine
+
+    if numpy_engine():
+        return local_frequencies_frame(mt, groupings, bed_prefix=bed)
+    return frequencies_frame(
+        frequencies_table(mt, groupings), groupings, group_sizes(mt, groupings), n_samples
+    )
+
+
 def local_frequencies_frame(
-    mt: Any, groupings: Sequence[str], keep_bed: str | None = None
+    mt: Any, groupings: Sequence[str], bed_prefix: str | None = None
 ) -> pd.DataFrame:
     """The frame of :func:`frequencies_frame`, computed in numpy (Hail local mode).
 
@@ -148,24 +165,24 @@ def local_frequencies_frame(
     16 s instead of 71 s (a ``group_by`` per genotype, then a million-row
     ``to_pandas``).
 
-    ``keep_bed``: a local fileset prefix where the export is written and left
-    (the qc stage keeps the silver genotypes for prs); default a temporary one.
+    ``bed_prefix``: the prefix of a PLINK fileset of exactly ``mt``'s genotypes (rows and
+    columns in ``mt``'s order, variant IDs = rsid), such as the silver .bed qc
+    writes; default a temporary export.
     """
     import contextlib
 
     import hail as hl
 
-    from gwas_prs.ld_local import export_bed, exported_bed, open_bed, read_bed_rows, read_bim
+    from gwas_prs.ld_local import exported_bed, open_bed, read_bed_rows, read_bim
     from gwas_prs.table_io import cols_in_column_order
 
     cols = cols_in_column_order(mt, *groupings) if groupings else None  # .fam order
     rsid = hl.or_else(mt.rsid, ".") if "rsid" in mt.row else hl.str(".")
     exported: contextlib.AbstractContextManager[tuple[Any, int, str]]
-    if keep_bed is None:
+    if bed_prefix is None:
         exported = exported_bed(mt, varid=rsid)
     else:
-        export_bed(mt, keep_bed, varid=rsid)
-        exported = contextlib.nullcontext((*open_bed(keep_bed), keep_bed))
+        exported = contextlib.nullcontext((*open_bed(bed_prefix), bed_prefix))
     with exported as (bed, n_samples, prefix):
         bim = read_bim(prefix).rename(columns={"varid": "rsid"})
         # (label of the grouping, group name, membership vector) per output row of a variant

@@ -83,17 +83,9 @@ class GwasResult:
     log_path: str | None = None
 
 
-def splits_path(run: RunFolder, trait: str) -> str:
-    return run.path("gold", "splits", f"{trait}.tsv")
-
-
-def gwas_dir(run: RunFolder, trait: str) -> str:
-    return run.path("gold", "gwas", trait)
-
-
 def read_split(run: RunFolder, trait: str) -> pd.Series:
     """The recorded roles of ``trait`` (index: sample ID)."""
-    frame = pd.read_csv(splits_path(run, trait), sep="\t", dtype=str)
+    frame = pd.read_csv(run.split_file(trait), sep="\t", dtype=str)
     return frame.set_index("sample_id")["role"]
 
 
@@ -235,7 +227,7 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
         pheno.frame, config.covariates, samples="phenotyped samples", source=config.phenotypes_file
     )
     for trait in config.traits:
-        check_can_write(run, f"gwas:{trait}", [gwas_dir(run, trait)], overwrite=config.overwrite)
+        check_can_write(run, f"gwas:{trait}", [run.gwas_dir(trait)], overwrite=config.overwrite)
     result = GwasResult()
     hail = hail or HailConfig(run_dir=run.root, command="gwas")
     log = start_hail(hail)
@@ -309,7 +301,7 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
                     f"gwas:{t}",
                     parameters={**parameters, "trait": t, "binary": pheno.binary[t]},
                     inputs=inputs,
-                    final_outputs=[gwas_dir(run, t)],
+                    final_outputs=[run.gwas_dir(t)],
                     overwrite=config.overwrite,
                     engine=current_engine(),
                 )
@@ -353,11 +345,11 @@ def _write_trait(
     from gwas_prs.gwas_reports import manhattan_figure, qq_figure, save_html, thin_for_plot
     from gwas_prs.sumstats_format import SumstatsMetadata, write_gwas_ssf
 
-    final = gwas_dir(run, trait)
+    final = run.gwas_dir(trait)
     tmp = stage.temporary_path(final)
     storage.makedirs(tmp)
     # the split
-    split_file = splits_path(run, trait)
+    split_file = run.split_file(trait)
     split_frame = roles.dropna().rename("role").rename_axis("sample_id").reset_index()
     storage.write_text_atomic(split_file, split_frame.to_csv(sep="\t", index=False))
     table = table.checkpoint(storage.join(tmp, "sumstats.ht"))

@@ -25,6 +25,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from gwas_prs import storage
 from gwas_prs.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -408,21 +409,15 @@ def write_scoring_file(frame: pd.DataFrame, path: str, metadata: ScoringMetadata
     if metadata.extra:
         lines.append("##SOURCE INFORMATION")
         lines.extend(f"#{key}={value}" for key, value in metadata.extra.items())
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as raw:
-            binary = (
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
-                if path.endswith(".gz")
-                else raw
-            )
-            with io.TextIOWrapper(binary, encoding="utf-8", newline="") as text:
-                text.write("\n".join(lines) + "\n")
-                table.to_csv(text, sep="\t", index=False, na_rep="", lineterminator="\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with storage.atomic_writer(path) as raw:
+        binary = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+            if path.endswith(".gz")
+            else raw
+        )
+        with io.TextIOWrapper(binary, encoding="utf-8", newline="") as text:
+            text.write("\n".join(lines) + "\n")
+            table.to_csv(text, sep="\t", index=False, na_rep="", lineterminator="\n")
     logger.info("wrote %s (%d weights)", path, len(table))
     return path
 

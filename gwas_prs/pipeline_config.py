@@ -38,6 +38,8 @@ from typing import Any
 import yaml
 
 from gwas_prs.errors import InputError
+from gwas_prs.stage_options import STAGE_OPTIONS, StageOptions
+from gwas_prs.run_folder import RunFolder
 
 #: Pipeline stages in execution order (names of the ``stages:`` section).
 PIPELINE_STAGES: tuple[str, ...] = (
@@ -62,6 +64,14 @@ class Option:
     choices: tuple[str, ...] = ()
 
 
+def _stage_section(options: StageOptions) -> dict[str, Option]:
+    """A stage's keys: its declared options (:mod:`gwas_prs.stage_options`), in order."""
+    return {
+        o.name: Option(o.kind, o.default, required=o.required, choices=o.choices)
+        for o in options
+    }
+
+
 #: Every section's keys, named like the CLI options.
 SCHEMA: dict[str, dict[str, Option]] = {
     "inputs": {
@@ -75,60 +85,8 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "seed": Option("int"),
         "engine": Option("str", None, choices=("auto", "local", "hail")),
     },
-    "ingest": {
-        "sample-id-column": Option("str"),
-        "reference-genome": Option("str", "GRCh37", choices=("GRCh37", "GRCh38")),
-        "keep-symbolic": Option("bool", False),
-        "skip-unknown-contigs": Option("bool", False),
-    },
-    "qc": {
-        "min-sample-call-rate": Option("float", 0.97),
-        "het-sd": Option("float", 3.0),
-        "min-variant-call-rate": Option("float", 0.95),
-        "min-maf": Option("float", 0.01),
-        "hwe-p": Option("float", 1e-6),
-        "hwe-controls-only": Option("bool", False),
-        "trait": Option("str"),
-        "kinship": Option("float", 0.0884),
-        "prune-r2": Option("float", 0.2),
-        "prune-window-kb": Option("int", 500),
-        "n-pcs": Option("int", 10),
-        "seed": Option("int", 0),
-    },
-    "simulate-phenotype": {
-        "trait": Option("str", required=True),
-        "h2": Option("float", 0.5),
-        "n-causal": Option("int", 300),
-        "prevalence": Option("float", 0.15),
-        "quantitative": Option("bool", False),
-        "covariate-effects": Option("bool", False),
-        "seed": Option("int", 42),
-    },
-    "gwas": {
-        "trait": Option("str-list"),
-        "covariates": Option("str-list", ()),
-        "n-pcs": Option("int", 10),
-        "test": Option("str", "firth", choices=("firth", "wald", "lrt", "score")),
-        "split-seed": Option("int", 42),
-    },
-    "prs": {
-        "clump-r2": Option("float", 0.1),
-        "clump-kb": Option("int", 250),
-        "clump-p1": Option("float", 1.0),
-        "clump-p2": Option("float", 1.0),
-        "thresholds": Option("float-list", (5e-8, 1e-5, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.5, 1.0)),
-        "weights": Option("path"),
-        "allow-palindromic": Option("bool", False),
-        "min-overlap": Option("float", 0.5),
-        "allow-build-mismatch": Option("bool", False),
-    },
-    "train": {
-        "device": Option("str", "cpu", choices=("cpu", "cuda")),
-        "folds": Option("int", 5),
-        "n-trials": Option("int", 30),
-        "seed": Option("int", 42),
-        "features": Option("str-list", ("prs", "pcs", "covariates")),
-    },
+    # the stages' sections: gwas_prs.stage_options, shared with the commands and configs
+    **{stage: _stage_section(STAGE_OPTIONS[stage]) for stage in PIPELINE_STAGES},
 }
 TOP_LEVEL: tuple[str, ...] = ("run", "inputs", "hail", "stages")
 
@@ -160,7 +118,7 @@ class Pipeline:
         """The phenotype file of gwas/prs/train: the simulated one when simulating."""
         if "simulate-phenotype" in self.stages:
             trait = self.stages["simulate-phenotype"]["trait"]
-            return os.path.join(self.run_dir, "simulated", trait, "phenotypes.tsv")
+            return RunFolder(self.run_dir).simulated_phenotypes(trait)
         return self.phenotypes
 
 

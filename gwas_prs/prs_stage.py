@@ -38,14 +38,16 @@ from gwas_prs import storage
 from gwas_prs.clumping import ClumpParameters, candidates_frame, clump_frame
 from gwas_prs.engine import current_engine, stage_runner
 from gwas_prs.errors import InputError
-from gwas_prs.features import read_pcs
-from gwas_prs.gwas_stage import gwas_dir, read_split
+from gwas_prs.features import build_feature_table, read_ancestry, read_pcs, write_feature_table
+from gwas_prs.gwas_stage import read_split
 from gwas_prs.hail_context import HailConfig, start_hail, use_local_cores
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.phenotypes import read_phenotypes
 from gwas_prs.prs_evaluation import evaluate_thresholds, fit_score, outcome_by_decile
 from gwas_prs.prs_local import bed_clump_candidates, bed_polygenic_scores, sumstats_for_clumping
 from gwas_prs.run_folder import (
+    PRS_CLUMPS,
+    PRS_SCORES,
     RunFolder,
     check_can_write,
     require_complete,
@@ -93,10 +95,6 @@ class PrsResult:
     wall_time_s: float = 0.0
 
 
-def prs_dir(run: RunFolder, trait: str) -> str:
-    return run.path("gold", "prs", trait)
-
-
 @stage_runner("prs")
 def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     """Stage runner (see the module docstring)."""
@@ -119,7 +117,7 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
             source=config.weights_file,
             allow_build_mismatch=config.allow_build_mismatch,
         )
-    final = prs_dir(run, config.trait)
+    final = run.prs_dir(config.trait)
     check_can_write(run, f"prs:{config.trait}", [final], overwrite=config.overwrite)
     roles = read_split(run, config.trait)
     thresholds = (1.0,) if external is not None else config.thresholds
@@ -166,7 +164,7 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         )
         score_frame.insert(0, "role", roles.reindex(score_frame.index))
         score_frame.index.name = "sample_id"
-        storage.write_text_atomic(storage.join(tmp, "scores.tsv"), score_frame.to_csv(sep="\t"))
+        storage.write_text_atomic(storage.join(tmp, PRS_SCORES), score_frame.to_csv(sep="\t"))
         pcs = read_pcs(run, n_pcs)
         metrics = _evaluate(config.trait, pheno, covariates, pcs, score_frame, thresholds)
         metrics["counts"] = counts
@@ -177,9 +175,25 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         )
         _report(config.trait, metrics, pheno, score_frame, storage.join(tmp, "report.html"))
         stage.publish(tmp, final, "prs")
-        from gwas_prs.features import write_features_for_run
-
-        write_features_for_run(run, config.trait, phenotypes_file)  # for train
+        # the feature table for train, from the frames in hand (nothing read back)
+        features = build_feature_table(
+            trait=config.trait,
+            scores=score_frame,
+            roles=roles,
+            label=pheno.frame[config.trait],
+            covariates=pheno.frame[list(covariates)],
+            pcs=pcs,
+            ancestry=read_ancestry(run),
+            binary=pheno.binary[config.trait],
+            best_threshold=metrics["best_threshold"],
+            sources={
+                "scores": run.prs_scores(config.trait),
+                "phenotypes": phenotypes_file,
+                "pcs": run.pca_scores,
+                "splits": run.split_file(config.trait),
+            },
+        )
+        write_feature_table(features, run)
         timings["evaluation_reports_s"] = time.monotonic() - t
         stage.counts.update(
             {
@@ -245,7 +259,7 @@ def _weights_from_bed(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], dict[str, Any]]:
     """Clumping on the silver .bed: per-threshold weights of the index variants and their .bed rows."""
     frame = sumstats_for_clumping(
-        storage.join(gwas_dir(run, config.trait), "sumstats.tsv.gz"),
+        storage.join(run.gwas_dir(config.trait), "sumstats.tsv.gz"),
         silver.variants["chromosome"].unique().tolist(),
     )
     discovery = [str(s) for s, r in roles.items() if r == "discovery"]
@@ -273,7 +287,7 @@ def _write_clump_files(
         "clump_size",
     ]
     storage.write_text_atomic(
-        storage.join(tmp, "clumps.tsv"), frame[columns].to_csv(sep="\t", index=False)
+        storage.join(tmp, PRS_CLUMPS), frame[columns].to_csv(sep="\t", index=False)
     )
     index = frame[frame["index_variant"]].copy()
     for t in config.thresholds:
@@ -300,7 +314,7 @@ def _weights_from_gwas(
 ) -> tuple[Any, Any, dict[str, Any]]:
     import hail as hl
 
-    sumstats = hl.read_table(storage.join(gwas_dir(run, config.trait), "sumstats.ht"))
+    sumstats = hl.read_table(storage.join(run.gwas_dir(config.trait), "sumstats.ht"))
     discovery = mt.filter_cols(mt._role == "discovery")
     row = sumstats[discovery.row_key]
     frame = clump_frame(discovery, row.p_value, config.clump, values={"beta": row.beta})

@@ -65,12 +65,14 @@ from gwas_prs.errors import InputError
 from gwas_prs.hail_context import HailConfig
 from gwas_prs.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.run_folder import (
+    PCA_SCORES,
     InputFile,
     RunFolder,
     check_can_write,
     require_complete,
     stage_run,
 )
+from gwas_prs.silver_bed import write_silver_bed
 
 logger = logging.getLogger(__name__)
 
@@ -495,20 +497,19 @@ def _run(
     tmp_bed = None
     if storage.exists(run.silver_bed):  # from an earlier qc: never left beside a new silver
         storage.remove(run.silver_bed)
-    if numpy_engine():
-        if not run.is_remote():  # kept for prs (numpy clumping and scoring)
-            tmp_bed = stage.temporary_path(run.silver_bed)
-            storage.makedirs(tmp_bed)
-        freq = frequencies.local_frequencies_frame(
-            silver, groupings, keep_bed=None if tmp_bed is None else tmp_bed + "/genotypes"
-        )
-    else:
-        freq = frequencies.frequencies_frame(
-            frequencies.frequencies_table(silver, groupings),
-            groupings,
-            frequencies.group_sizes(silver, groupings),
-            n_silver_samples,
-        )
+    if numpy_engine() and not run.is_remote():
+        # the silver genotypes as a PLINK .bed, for the numpy kernels of later stages
+        # (association tests, clumping, scoring) and the frequencies below
+        tmp_bed = stage.temporary_path(run.silver_bed)
+        storage.makedirs(tmp_bed)
+        write_silver_bed(silver, tmp_bed + "/genotypes")
+        timings["silver_bed_s"] = time.monotonic() - t
+    freq = frequencies.cohort_frequencies(
+        silver,
+        groupings,
+        n_silver_samples,
+        bed=None if tmp_bed is None else tmp_bed + "/genotypes",
+    )
     tmp_freq = stage.temporary_path(run.gold_frequencies)
     storage.makedirs(storage.join(run.root, "gold"))
     freq.to_parquet(tmp_freq, partition_cols=["contig"], index=False)
@@ -552,7 +553,7 @@ def _run(
     )[["contig", "position", "ref", "alt"]].to_csv(
         storage.join(tmp_ancestry, "pruned_variants.tsv"), sep="\t", index=False
     )
-    scores.reset_index().to_csv(storage.join(tmp_ancestry, "scores.tsv"), sep="\t", index=False)
+    scores.reset_index().to_csv(storage.join(tmp_ancestry, PCA_SCORES), sep="\t", index=False)
     pd.DataFrame(
         {
             "pc": [f"PC{i + 1}" for i in range(len(pca.eigenvalues))],

@@ -51,6 +51,10 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".lock"
+#: Names of files inside stage folders (written into a temporary folder, then published)
+PRS_SCORES = "scores.tsv"
+PRS_CLUMPS = "clumps.tsv"
+PCA_SCORES = "scores.tsv"
 #: 2: output paths relative to the run folder's root (1: as given on the command line)
 MANIFEST_VERSION = 2
 #: Stage order; re-running a stage marks every later stage ``stale``.
@@ -108,6 +112,58 @@ class RunFolder:
     @property
     def gold_frequencies(self) -> str:
         return self.path("gold", "frequencies.parquet")
+
+    @property
+    def pca_scores(self) -> str:
+        """``silver/ancestry/scores.tsv``: PCs of the QC-passed samples (qc)."""
+        return self.path("silver", "ancestry", PCA_SCORES)
+
+    @property
+    def pca_loadings(self) -> str:
+        return self.path("silver", "ancestry", "loadings.ht")
+
+    @property
+    def ancestry_assignments(self) -> str:
+        return self.path("silver", "ancestry", "assignments.tsv")
+
+    # per-trait outputs -------------------------------------------------------------
+
+    def simulated_dir(self, trait: str) -> str:
+        """``simulated/TRAIT/`` (simulate-phenotype)."""
+        return self.path("simulated", trait)
+
+    def simulated_phenotypes(self, trait: str) -> str:
+        return self.path("simulated", trait, "phenotypes.tsv")
+
+    def simulated_genetic_values(self, trait: str) -> str:
+        return self.path("simulated", trait, "genetic_values.tsv")
+
+    def split_file(self, trait: str) -> str:
+        """``gold/splits/TRAIT.tsv``: the role of every sample (gwas)."""
+        return self.path("gold", "splits", f"{trait}.tsv")
+
+    def gwas_dir(self, trait: str) -> str:
+        """``gold/gwas/TRAIT/`` (gwas)."""
+        return self.path("gold", "gwas", trait)
+
+    def prs_dir(self, trait: str) -> str:
+        """``gold/prs/TRAIT/`` (prs)."""
+        return self.path("gold", "prs", trait)
+
+    def prs_scores(self, trait: str) -> str:
+        """``gold/prs/TRAIT/scores.tsv``: every target sample's PRS (prs)."""
+        return self.path("gold", "prs", trait, PRS_SCORES)
+
+    def features_file(self, trait: str) -> str:
+        """``gold/features/TRAIT.parquet``: the feature table (prs, for train)."""
+        return self.path("gold", "features", f"{trait}.parquet")
+
+    def features_schema(self, trait: str) -> str:
+        return self.path("gold", "features", f"{trait}.schema.json")
+
+    def models_dir(self, trait: str) -> str:
+        """``gold/models/TRAIT/`` (train)."""
+        return self.path("gold", "models", trait)
 
     @property
     def lock(self) -> str:

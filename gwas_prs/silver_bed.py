@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +61,16 @@ def open_silver_bed(folder: str, n_samples: int, n_variants: int) -> SilverBed |
     bed, _ = open_bed(prefix, shape=(n_variants, n_samples))
     variants = bim[["chromosome", "position", "ref", "alt"]].copy()
     return SilverBed(bed, n_samples, variants, fam[1].tolist())
+
+
+def write_silver_bed(mt: Any, prefix: str) -> None:
+    """Write ``mt``'s genotypes as the silver PLINK 1 fileset ``prefix``.bed/.bim/.fam
+    (variant IDs = rsid, ``.`` where missing), in ``mt``'s row and column order."""
+    import hail as hl
+
+    from gwas_prs.ld_local import export_bed
+
+    export_bed(mt, prefix, varid=hl.or_else(mt.rsid, ".") if "rsid" in mt.row else hl.str("."))
 
 
 def kept_silver_bed(run: RunFolder, hail: HailConfig) -> SilverBed | None:

@@ -202,7 +202,7 @@ def run_simulate_phenotype(
     config.validate()
     run = RunFolder(run_dir)
     require_complete(run, "qc", needed_by="simulate-phenotype")
-    final = run.path("simulated", config.trait)
+    final = run.simulated_dir(config.trait)
     parameters = {
         "trait": config.trait,
         "h2": config.h2,

@@ -11,8 +11,10 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 REMOTE_SCHEMES = ("gs://", "s3://", "hdfs://", "abfss://")
 
@@ -85,24 +87,37 @@ def read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` so that readers see the old or the new content, never half.
+@contextmanager
+def atomic_writer(path: str) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` with, so that readers see the old or the new
+    content, never half: the one way gwas-prs writes a file.
 
-    Locally the text goes to a temporary sibling that is then renamed over
-    ``path``; object stores make single-object writes atomic themselves.
+    Locally the bytes go to a hidden temporary sibling (``.NAME.tmp-…``) that is
+    renamed over ``path`` when the block ends without an exception, and removed when
+    it raises; object stores (``gs://``) make single-object writes atomic themselves.
     """
     if is_remote(path):
-        with _hfs().open(path, "w") as handle:
-            handle.write(text)
+        with _hfs().open(path, "wb") as handle:
+            yield handle
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write ``text`` (UTF-8) with :func:`atomic_writer`."""
+    with atomic_writer(path) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def remove(path: str) -> None:

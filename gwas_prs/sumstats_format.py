@@ -37,12 +37,13 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from gwas_prs import storage
 from gwas_prs.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -157,19 +158,22 @@ def _p_value_column(frame: pd.DataFrame) -> pd.Series:
     return out
 
 
-def _md5(path: str) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class _HashingWriter(io.RawIOBase):
+    """A writable binary stream that passes bytes on and keeps their MD5."""
 
+    def __init__(self, sink: BinaryIO) -> None:
+        super().__init__()
+        self._sink = sink
+        self.md5 = hashlib.md5()
 
-def _write_text_atomically(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.md5.update(view)
+        self._sink.write(view)
+        return len(view)
 
 
 def gwas_ssf_table(frame: pd.DataFrame, metadata: SumstatsMetadata) -> pd.DataFrame:
@@ -288,8 +292,9 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str, metadata: SumstatsMetadata) -
     ``gwas_prs`` block (``effect_size``, ``test``, ``covariates``, ``n_pcs``,
     ``lambda_gc``, ``versions`` and ``metadata.parameters``).
 
-    Each file is written to a temporary sibling and moved into place, so a killed
-    writer never leaves a complete-looking file. Local paths only.
+    Each file is written with :func:`gwas_prs.storage.atomic_writer` (a temporary
+    sibling moved into place), so a killed writer never leaves a complete-looking
+    file; local paths and ``gs://``.
 
     Returns
     -------
@@ -306,23 +311,18 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str, metadata: SumstatsMetadata) -
     if not path.endswith(".gz"):
         logger.warning("%s: GWAS-SSF data is written gzip-compressed; name it .tsv.gz", path)
     table = gwas_ssf_table(frame, metadata)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with storage.atomic_writer(path) as sink:
+        raw = _HashingWriter(sink)
         with (
-            open(tmp, "wb") as raw,
             gzip.GzipFile(
                 filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
             ) as compressed,
             io.TextIOWrapper(compressed, encoding="utf-8", newline="") as text,
         ):
             table.to_csv(text, sep="\t", index=False, na_rep=MISSING, lineterminator="\n")
-        md5 = _md5(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    sidecar = _sidecar(metadata, os.path.basename(path), md5)
-    _write_text_atomically(
+        md5 = raw.md5.hexdigest()
+    sidecar = _sidecar(metadata, path.rstrip("/").rpartition("/")[2], md5)
+    storage.write_text_atomic(
         path + META_SUFFIX, yaml.safe_dump(sidecar, sort_keys=False, allow_unicode=True)
     )
     logger.info("wrote %s (%d variants, md5 %s)", path, len(table), md5)
@@ -332,13 +332,12 @@ def write_gwas_ssf(frame: pd.DataFrame, path: str, metadata: SumstatsMetadata) -
 def read_gwas_ssf_metadata(path: str) -> dict[str, Any]:
     """The YAML sidecar of the GWAS-SSF file ``path`` (``path + "-meta.yaml"``) as a dict."""
     meta_path = path if path.endswith(META_SUFFIX) else path + META_SUFFIX
-    if not os.path.isfile(meta_path):
+    if not storage.exists(meta_path):
         raise InputError(f"{meta_path}: metadata sidecar not found; GWAS-SSF needs one")
-    with open(meta_path, encoding="utf-8") as handle:
-        try:
-            loaded = yaml.safe_load(handle)
-        except yaml.YAMLError as exc:
-            raise InputError(f"{meta_path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    try:
+        loaded = yaml.safe_load(storage.read_text(meta_path))
+    except yaml.YAMLError as exc:
+        raise InputError(f"{meta_path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(loaded, dict):
         raise InputError(f"{meta_path}: expected a YAML mapping of metadata fields")
     return loaded

@@ -108,27 +108,21 @@ class TrainResult:
     outputs: dict[str, str] = field(default_factory=dict)
 
 
-def models_dir(run: RunFolder, trait: str) -> str:
-    return run.path("gold", "models", trait)
-
-
 def _features(
     run: RunFolder, trait: str, phenotypes_file: str, explicit: bool
 ) -> tuple[FeatureTable, str]:
-    from gwas_prs.features import features_path
 
     table = read_feature_table(run, trait)
     if table is None or (explicit and table.schema["sources"]["phenotypes"] != phenotypes_file):
         table = feature_table_from_run(run, trait, phenotypes_file)
         write_feature_table(table, run)
-    return table, features_path(run, trait)
+    return table, run.features_file(trait)
 
 
 @stage_runner("train")
 def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResult:
     """Stage runner (see the module docstring)."""
     from gwas_prs.model_training import resolve_device
-    from gwas_prs.prs_stage import prs_dir
 
     started = time.monotonic()
     config.validate()
@@ -140,7 +134,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
         raise InputError(
             f"--trait {config.trait}: a quantitative trait; train fits a classifier of a binary trait"
         )
-    final = models_dir(run, config.trait)
+    final = run.models_dir(config.trait)
     check_can_write(run, f"train:{config.trait}", [final], overwrite=config.overwrite)
     phenotypes_file = config.phenotypes_file or run.resolve(gwas.parameters["phenotypes_file"])
     table, table_path = _features(
@@ -155,7 +149,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
     best = table.schema.get("best_threshold")
     best_column = f"prs_{best:g}" if best is not None else ""
     if best_column not in table.frame.columns:
-        raise InputError(f"{prs_dir(run, config.trait)}/metrics.json: no best threshold recorded")
+        raise InputError(f"{run.prs_dir(config.trait)}/metrics.json: no best threshold recorded")
     parameters = {
         "trait": config.trait,
         "phenotypes_file": run.stored_path(phenotypes_file),
@@ -212,16 +206,15 @@ def _export_prediction_inputs(
         pca_loadings_frame,
         prs_weights_frame,
     )
-    from gwas_prs.prs_stage import prs_dir
 
-    scores = pd.read_csv(
-        storage.join(prs_dir(run, trait), "scores.tsv"), sep="\t", dtype={"sample_id": str}
-    ).set_index("sample_id")
+    scores = pd.read_csv(run.prs_scores(trait), sep="\t", dtype={"sample_id": str}).set_index(
+        "sample_id"
+    )
     targets = list(scores.index)  # the samples the prs stage scored (and imputed with)
-    weights = prs_weights_frame(prs_dir(run, trait), table.schema["thresholds"])
+    weights = prs_weights_frame(run.prs_dir(trait), table.schema["thresholds"])
     weights = add_effect_frequencies(weights, run.silver_mt, targets)
     weights.to_csv(storage.join(tmp, "prs_weights.tsv"), sep="\t", index=False)
-    pca_loadings_frame(storage.join(run.silver_ancestry, "loadings.ht")).to_csv(
+    pca_loadings_frame(run.pca_loadings).to_csv(
         storage.join(tmp, "pca_loadings.tsv.gz"), sep="\t", index=False
     )
     train = table.frame.index[table.frame["split"] == "train"]
@@ -235,7 +228,7 @@ def _export_prediction_inputs(
 
 
 def _oracle(run: RunFolder, trait: str, samples: pd.Index) -> pd.Series | None:
-    path = run.path("simulated", trait, "genetic_values.tsv")
+    path = run.simulated_genetic_values(trait)
     if not storage.exists(path):
         return None
     frame = pd.read_csv(path, sep="\t", dtype={"sample_id": str}).set_index("sample_id")
