@@ -16,6 +16,7 @@ from gwas_prs.cli.options import (
     RunArgument,
     SeedOption,
 )
+from gwas_prs.stage_options import GWAS, PRS, SIMULATION
 
 if TYPE_CHECKING:
     from gwas_prs.gwas_stage import GwasResult
@@ -37,41 +38,36 @@ PhenotypesOption = Annotated[
 ]
 
 
-def _floats(text: str, option: str) -> tuple[float, ...]:
-    from gwas_prs.errors import InputError
-
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise InputError(
-            f"{option} '{text}': give comma-separated numbers, e.g. 5e-8,1e-4,0.01,1"
-        ) from None
-
-
 def simulate_phenotype(
     run: RunArgument,
-    trait: TraitOption,
+    trait: Annotated[
+        str,
+        typer.Option("--trait", "-t", help=SIMULATION.help("trait"), show_default=False),
+    ],
     h2: Annotated[
-        float, typer.Option("--h2", help="Heritability on the liability scale (0–1).")
-    ] = 0.5,
+        float,
+        typer.Option("--h2", help=SIMULATION.help("h2")),
+    ] = SIMULATION.cli_default("h2"),
     n_causal: Annotated[
-        int, typer.Option("--n-causal", help="Number of causal variants (MAF ≥ 1%).")
-    ] = 300,
+        int,
+        typer.Option("--n-causal", help=SIMULATION.help("n-causal")),
+    ] = SIMULATION.cli_default("n-causal"),
     prevalence: Annotated[
-        float, typer.Option("--prevalence", help="Fraction of cases (binary trait).")
-    ] = 0.15,
+        float,
+        typer.Option("--prevalence", help=SIMULATION.help("prevalence")),
+    ] = SIMULATION.cli_default("prevalence"),
     quantitative: Annotated[
-        bool, typer.Option("--quantitative", help="Simulate a quantitative trait instead.")
-    ] = False,
+        bool,
+        typer.Option("--quantitative", help=SIMULATION.help("quantitative")),
+    ] = SIMULATION.cli_default("quantitative"),
     covariate_effects: Annotated[
         bool,
-        typer.Option(
-            "--covariate-effects", help="Add age and sex columns that shift the liability."
-        ),
-    ] = False,
+        typer.Option("--covariate-effects", help=SIMULATION.help("covariate-effects")),
+    ] = SIMULATION.cli_default("covariate-effects"),
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed for causal variants, effects and noise.")
-    ] = 42,
+        int,
+        typer.Option("--seed", help=SIMULATION.help("seed")),
+    ] = SIMULATION.cli_default("seed"),
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
@@ -129,28 +125,24 @@ def gwas(
     ],
     trait: Annotated[
         list[str],
-        typer.Option(
-            "--trait",
-            "-t",
-            help="Trait column to test; repeat for several traits (one pass).",
-            show_default=False,
-        ),
+        typer.Option("--trait", "-t", help=GWAS.help("trait"), show_default=False),
     ],
     covariates: Annotated[
-        str, typer.Option("--covariates", help="Comma-separated covariate columns, e.g. age,sex.")
-    ] = "",
+        str,
+        typer.Option("--covariates", help=GWAS.help("covariates")),
+    ] = GWAS.cli_default("covariates"),
     n_pcs: Annotated[
-        int, typer.Option("--n-pcs", help="Principal components from qc used as covariates.")
-    ] = 10,
+        int,
+        typer.Option("--n-pcs", help=GWAS.help("n-pcs")),
+    ] = GWAS.cli_default("n-pcs"),
     test: Annotated[
         str,
-        typer.Option(
-            "--test", help="Binary traits: firth (Wald with Firth fallback), wald, lrt or score."
-        ),
-    ] = "firth",
+        typer.Option("--test", help=GWAS.help("test")),
+    ] = GWAS.cli_default("test"),
     split_seed: Annotated[
-        int, typer.Option("--split-seed", help="Seed of the discovery/target split.")
-    ] = 42,
+        int,
+        typer.Option("--split-seed", help=GWAS.help("split-seed")),
+    ] = GWAS.cli_default("split-seed"),
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
@@ -172,7 +164,7 @@ def gwas(
         run_dir=run,
         phenotypes_file=phenotypes,
         traits=tuple(trait),
-        covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
+        covariates=GWAS.parse("covariates", covariates),
         n_pcs=n_pcs,
         test=test,
         split_seed=split_seed,
@@ -237,51 +229,40 @@ def prs(
     phenotypes: PhenotypesOption = None,
     clump_r2: Annotated[
         float,
-        typer.Option(
-            "--clump-r2", help="LD r² above which variants join an index variant's clump."
-        ),
-    ] = 0.1,
+        typer.Option("--clump-r2", help=PRS.help("clump-r2")),
+    ] = PRS.cli_default("clump-r2"),
     clump_kb: Annotated[
-        int, typer.Option("--clump-kb", help="Clumping window (kb each side).")
-    ] = 250,
+        int,
+        typer.Option("--clump-kb", help=PRS.help("clump-kb")),
+    ] = PRS.cli_default("clump-kb"),
     clump_p1: Annotated[
-        float, typer.Option("--clump-p1", help="p-value threshold for index variants.")
-    ] = 1.0,
+        float,
+        typer.Option("--clump-p1", help=PRS.help("clump-p1")),
+    ] = PRS.cli_default("clump-p1"),
     clump_p2: Annotated[
-        float, typer.Option("--clump-p2", help="p-value threshold for clumped variants.")
-    ] = 1.0,
+        float,
+        typer.Option("--clump-p2", help=PRS.help("clump-p2")),
+    ] = PRS.cli_default("clump-p2"),
     thresholds: Annotated[
         str,
-        typer.Option(
-            "--thresholds", help="p-value thresholds scored in one pass (comma-separated)."
-        ),
-    ] = "5e-8,1e-5,1e-4,1e-3,0.01,0.05,0.1,0.5,1",
+        typer.Option("--thresholds", help=PRS.help("thresholds")),
+    ] = PRS.cli_default("thresholds"),
     weights: Annotated[
         str | None,
-        typer.Option(
-            "--weights", help="Score a PGS Catalog scoring file instead of this run's GWAS."
-        ),
-    ] = None,
+        typer.Option("--weights", help=PRS.help("weights")),
+    ] = PRS.cli_default("weights"),
     allow_palindromic: Annotated[
         bool,
-        typer.Option(
-            "--allow-palindromic", help="Keep A/T and C/G SNPs of --weights (strand ambiguous)."
-        ),
-    ] = False,
+        typer.Option("--allow-palindromic", help=PRS.help("allow-palindromic")),
+    ] = PRS.cli_default("allow-palindromic"),
     min_overlap: Annotated[
         float,
-        typer.Option(
-            "--min-overlap", help="Stop when fewer --weights than this fraction match the cohort."
-        ),
-    ] = 0.5,
+        typer.Option("--min-overlap", help=PRS.help("min-overlap")),
+    ] = PRS.cli_default("min-overlap"),
     allow_build_mismatch: Annotated[
         bool,
-        typer.Option(
-            "--allow-build-mismatch",
-            help="Score --weights whose #genome_build differs from the cohort's (positions "
-            "must then match by chance only: use a file harmonised to the cohort's build).",
-        ),
-    ] = False,
+        typer.Option("--allow-build-mismatch", help=PRS.help("allow-build-mismatch")),
+    ] = PRS.cli_default("allow-build-mismatch"),
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
@@ -305,7 +286,7 @@ def prs(
         trait=trait,
         phenotypes_file=phenotypes,
         clump=ClumpParameters(r2=clump_r2, kb=clump_kb, p1=clump_p1, p2=clump_p2),
-        thresholds=_floats(thresholds, "--thresholds"),
+        thresholds=PRS.parse("thresholds", thresholds),
         weights_file=weights,
         allow_palindromic=allow_palindromic,
         min_overlap=min_overlap,

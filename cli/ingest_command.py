@@ -19,6 +19,7 @@ from gwas_prs.cli.options import (
     SamplesFileOption,
     SeedOption,
 )
+from gwas_prs.stage_options import INGEST
 
 if TYPE_CHECKING:
     from gwas_prs.ingest import IngestResult
@@ -36,25 +37,17 @@ def ingest(
     samples: SamplesFileOption = None,
     sample_id_column: Annotated[
         str | None,
-        typer.Option(
-            "--sample-id-column",
-            help="Column of --samples holding the sample IDs [default: detected].",
-        ),
-    ] = None,
-    reference_genome: ReferenceGenomeOption = "GRCh37",
+        typer.Option("--sample-id-column", help=INGEST.help("sample-id-column")),
+    ] = INGEST.cli_default("sample-id-column"),
+    reference_genome: ReferenceGenomeOption = INGEST.cli_default("reference-genome"),
     keep_symbolic: Annotated[
         bool,
-        typer.Option(
-            "--keep-symbolic", help="Keep symbolic/structural alleles (<CN0>, <DEL>, *, breakends)."
-        ),
-    ] = False,
+        typer.Option("--keep-symbolic", help=INGEST.help("keep-symbolic")),
+    ] = INGEST.cli_default("keep-symbolic"),
     skip_unknown_contigs: Annotated[
         bool,
-        typer.Option(
-            "--skip-unknown-contigs",
-            help="Drop records on contigs the reference lacks instead of failing.",
-        ),
-    ] = False,
+        typer.Option("--skip-unknown-contigs", help=INGEST.help("skip-unknown-contigs")),
+    ] = INGEST.cli_default("skip-unknown-contigs"),
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,

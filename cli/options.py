@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from gwas_prs.stage_options import INGEST
+
 RunArgument = Annotated[
     str,
     typer.Argument(
@@ -64,10 +66,7 @@ EngineOption = Annotated[
 ]
 ReferenceGenomeOption = Annotated[
     str,
-    typer.Option(
-        "--reference-genome",
-        help="Reference genome of the input coordinates: GRCh37 or GRCh38. 'chr1' and '1' are both accepted.",
-    ),
+    typer.Option("--reference-genome", help=INGEST.help("reference-genome")),
 ]
 DryRunOption = Annotated[
     bool,

@@ -17,6 +17,7 @@ from gwas_prs.cli.options import (
     RunArgument,
     SeedOption,
 )
+from gwas_prs.stage_options import QC
 
 if TYPE_CHECKING:
     from gwas_prs.qc_stage import QcResult
@@ -26,38 +27,28 @@ def qc(
     run: RunArgument,
     min_sample_call_rate: Annotated[
         float,
-        typer.Option("--min-sample-call-rate", help="Drop samples with a lower call rate (0–1)."),
-    ] = 0.97,
+        typer.Option("--min-sample-call-rate", help=QC.help("min-sample-call-rate")),
+    ] = QC.cli_default("min-sample-call-rate"),
     het_sd: Annotated[
         float,
-        typer.Option(
-            "--het-sd", help="Drop heterozygosity (F) outliers beyond this many SDs of the mean."
-        ),
-    ] = 3.0,
+        typer.Option("--het-sd", help=QC.help("het-sd")),
+    ] = QC.cli_default("het-sd"),
     min_variant_call_rate: Annotated[
         float,
-        typer.Option("--min-variant-call-rate", help="Drop variants with a lower call rate (0–1)."),
-    ] = 0.95,
+        typer.Option("--min-variant-call-rate", help=QC.help("min-variant-call-rate")),
+    ] = QC.cli_default("min-variant-call-rate"),
     min_maf: Annotated[
         float,
-        typer.Option(
-            "--min-maf", help="Drop variants with a lower minor allele frequency (0–0.5)."
-        ),
-    ] = 0.01,
+        typer.Option("--min-maf", help=QC.help("min-maf")),
+    ] = QC.cli_default("min-maf"),
     hwe_p: Annotated[
         float,
-        typer.Option(
-            "--hwe-p",
-            help="Drop variants with an HWE exact mid-p value below this (like plink2 --hwe P midp).",
-        ),
-    ] = 1e-6,
+        typer.Option("--hwe-p", help=QC.help("hwe-p")),
+    ] = QC.cli_default("hwe-p"),
     hwe_controls_only: Annotated[
         bool,
-        typer.Option(
-            "--hwe-controls-only",
-            help="Test HWE in the controls of --trait only (needs --phenotypes).",
-        ),
-    ] = False,
+        typer.Option("--hwe-controls-only", help=QC.help("hwe-controls-only")),
+    ] = QC.cli_default("hwe-controls-only"),
     phenotypes: Annotated[
         Path | None,
         typer.Option(
@@ -68,30 +59,29 @@ def qc(
     ] = None,
     trait: Annotated[
         str | None,
-        typer.Option(
-            "--trait",
-            help="Binary trait column (0/1, 1/2 or control/case) of --phenotypes.",
-            show_default=False,
-        ),
-    ] = None,
+        typer.Option("--trait", help=QC.help("trait"), show_default=False),
+    ] = QC.cli_default("trait"),
     kinship: Annotated[
         float,
-        typer.Option(
-            "--kinship", help="KING kinship above which pairs are related (0.0884 = 2nd degree)."
-        ),
-    ] = 0.0884,
+        typer.Option("--kinship", help=QC.help("kinship")),
+    ] = QC.cli_default("kinship"),
     prune_r2: Annotated[
         float,
-        typer.Option("--prune-r2", help="LD-pruning r² for the SNPs of heterozygosity/KING/PCA."),
-    ] = 0.2,
+        typer.Option("--prune-r2", help=QC.help("prune-r2")),
+    ] = QC.cli_default("prune-r2"),
     prune_window_kb: Annotated[
-        int, typer.Option("--prune-window-kb", help="LD-pruning window in kb.")
-    ] = 500,
-    n_pcs: Annotated[int, typer.Option("--n-pcs", help="Principal components to compute.")] = 10,
+        int,
+        typer.Option("--prune-window-kb", help=QC.help("prune-window-kb")),
+    ] = QC.cli_default("prune-window-kb"),
+    n_pcs: Annotated[
+        int,
+        typer.Option("--n-pcs", help=QC.help("n-pcs")),
+    ] = QC.cli_default("n-pcs"),
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
     engine: EngineOption = None,
+    # Hail's seed, and qc's own (QcConfig.seed, the pipeline file's qc.seed) when given
     seed: SeedOption = None,
 ) -> None:
     """Sample and variant QC, relatedness, ancestry PCA and population frequencies.
@@ -120,7 +110,7 @@ def qc(
         prune_r2=prune_r2,
         prune_window_kb=prune_window_kb,
         n_pcs=n_pcs,
-        seed=seed if seed is not None else 0,
+        seed=seed if seed is not None else QC.default("seed"),
         overwrite=overwrite,
     )
     result = run_qc(

@@ -15,6 +15,7 @@ from gwas_prs.cli.options import (
     OverwriteOption,
     RunArgument,
 )
+from gwas_prs.stage_options import TRAIN
 
 if TYPE_CHECKING:
     from gwas_prs.predict import PredictResult
@@ -39,27 +40,24 @@ def train(
     ] = None,
     device: Annotated[
         str,
-        typer.Option(
-            "--device",
-            help="XGBoost device: cpu, cuda (an NVIDIA GPU; stops if there is none) or auto "
-            "(cuda when present, else cpu).",
-        ),
-    ] = "cpu",
+        typer.Option("--device", help=TRAIN.help("device")),
+    ] = TRAIN.cli_default("device"),
     folds: Annotated[
-        int, typer.Option("--folds", help="Cross-validation folds of the hyper-parameter search.")
-    ] = 5,
+        int,
+        typer.Option("--folds", help=TRAIN.help("folds")),
+    ] = TRAIN.cli_default("folds"),
     n_trials: Annotated[
-        int, typer.Option("--n-trials", help="Parameter sets tried by the randomised search.")
-    ] = 30,
+        int,
+        typer.Option("--n-trials", help=TRAIN.help("n-trials")),
+    ] = TRAIN.cli_default("n-trials"),
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the search, the folds and the bootstrap.")
-    ] = 42,
+        int,
+        typer.Option("--seed", help=TRAIN.help("seed")),
+    ] = TRAIN.cli_default("seed"),
     features: Annotated[
         str,
-        typer.Option(
-            "--features", help="XGBoost inputs, comma-separated from prs, pcs, covariates."
-        ),
-    ] = "prs,pcs,covariates",
+        typer.Option("--features", help=TRAIN.help("features")),
+    ] = TRAIN.cli_default("features"),
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
@@ -90,7 +88,7 @@ def train(
         folds=folds,
         n_trials=n_trials,
         seed=seed,
-        features=tuple(f.strip() for f in features.split(",") if f.strip()),
+        features=TRAIN.parse("features", features),
         overwrite=overwrite,
     )
     config.validate()

@@ -25,10 +25,11 @@ from scipy import stats
 
 from gwas_prs.errors import InputError
 from gwas_prs.silver_bed import SilverBed, column_indices
+from gwas_prs.stage_options import GWAS
 
 logger = logging.getLogger(__name__)
 
-TESTS = ("firth", "wald", "lrt", "score")
+TESTS: tuple[str, ...] = GWAS.choices("test")
 
 
 @dataclass(frozen=True)

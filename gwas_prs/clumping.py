@@ -31,6 +31,7 @@ import numpy.typing as npt
 from gwas_prs.engine import numpy_engine
 from gwas_prs.errors import InputError
 from gwas_prs.ld_local import banded_edges, exported_bed, locus_windows_np, read_bim
+from gwas_prs.stage_options import PRS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,10 +43,10 @@ logger = logging.getLogger(__name__)
 class ClumpParameters:
     """PLINK-style clumping parameters (``--clump-r2/-kb/-p1/-p2``)."""
 
-    r2: float = 0.1
-    kb: int = 250
-    p1: float = 1.0
-    p2: float = 1.0
+    r2: float = PRS.default("clump-r2")
+    kb: int = PRS.default("clump-kb")
+    p1: float = PRS.default("clump-p1")
+    p2: float = PRS.default("clump-p2")
 
     def validate(self) -> None:
         """Raise :class:`InputError` for values PLINK would refuse."""

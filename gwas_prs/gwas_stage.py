@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from gwas_prs import __version__, storage
-from gwas_prs.association import TESTS, TraitSpec, association_tests, lambda_gc
+from gwas_prs.association import TraitSpec, association_tests, lambda_gc
 from gwas_prs.engine import current_engine, stage_runner
 from gwas_prs.errors import InputError
 from gwas_prs.hail_context import HailConfig, start_hail
@@ -44,6 +44,7 @@ from gwas_prs.run_folder import (
 )
 from gwas_prs.silver_bed import kept_silver_bed
 from gwas_prs.splits import assign_splits
+from gwas_prs.stage_options import GWAS
 from gwas_prs.table_io import frame_to_table, variant_table_to_frame
 
 logger = logging.getLogger(__name__)
@@ -56,10 +57,10 @@ class GwasConfig:
     run_dir: str
     phenotypes_file: str
     traits: tuple[str, ...]
-    covariates: tuple[str, ...] = ()
-    n_pcs: int = 10
-    test: str = "firth"
-    split_seed: int = 42
+    covariates: tuple[str, ...] = GWAS.default("covariates")
+    n_pcs: int = GWAS.default("n-pcs")
+    test: str = GWAS.default("test")
+    split_seed: int = GWAS.default("split-seed")
     overwrite: bool = False
 
     def validate(self) -> None:
@@ -67,8 +68,7 @@ class GwasConfig:
             raise InputError("give at least one --trait")
         if len(set(self.traits)) != len(self.traits):
             raise InputError(f"--trait given twice: {', '.join(self.traits)}")
-        if self.test not in TESTS:
-            raise InputError(f"--test {self.test}: choose one of {', '.join(TESTS)}")
+        GWAS.check_choice("test", self.test)
         if self.n_pcs < 0:
             raise InputError(f"--n-pcs {self.n_pcs}: must be 0 or more")
         clash = set(self.traits) & set(self.covariates)

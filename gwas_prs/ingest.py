@@ -38,6 +38,7 @@ from gwas_prs.sample_metadata import (
     read_sample_metadata,
     sample_metadata_table,
 )
+from gwas_prs.stage_options import INGEST
 from gwas_prs.vcf_validation import VcfScan, check_unchanged, validate_vcfs
 
 logger = logging.getLogger(__name__)
@@ -52,10 +53,10 @@ class IngestConfig:
     vcfs: tuple[str, ...]
     run_dir: str
     samples_file: str | None = None
-    sample_id_column: str | None = None
-    reference_genome: str = "GRCh37"
-    keep_symbolic: bool = False
-    skip_unknown_contigs: bool = False
+    sample_id_column: str | None = INGEST.default("sample-id-column")
+    reference_genome: str = INGEST.default("reference-genome")
+    keep_symbolic: bool = INGEST.default("keep-symbolic")
+    skip_unknown_contigs: bool = INGEST.default("skip-unknown-contigs")
     overwrite: bool = False
     validation_workers: int | None = None
 

@@ -39,10 +39,11 @@ import numpy as np
 import pandas as pd
 
 from gwas_prs.errors import EnvironmentSetupError, InputError
+from gwas_prs.stage_options import TRAIN
 
 logger = logging.getLogger(__name__)
 
-DEVICES = ("cpu", "cuda", "auto")
+DEVICES: tuple[str, ...] = TRAIN.choices("device")
 MAX_ROUNDS = 400
 EARLY_STOPPING_ROUNDS = 25
 #: Randomised search space: (kind, low, high); ``log`` draws log-uniformly, ``int`` uniformly.

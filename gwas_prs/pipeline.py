@@ -232,7 +232,7 @@ def _train_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
     from gwas_prs.train_stage import TrainConfig
 
     s = p.stages["train"]
-    return TrainConfig(
+    config = TrainConfig(
         run_dir=p.run_dir,
         trait=str(trait),
         phenotypes_file=p.phenotypes_file,
@@ -243,6 +243,8 @@ def _train_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
         features=tuple(s["features"]),
         overwrite=overwrite,
     )
+    config.validate()
+    return config
 
 
 def _train_run(config: Any, hail: HailConfig) -> Any:

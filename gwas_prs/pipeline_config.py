@@ -38,8 +38,8 @@ from typing import Any
 import yaml
 
 from gwas_prs.errors import InputError
-from gwas_prs.stage_options import STAGE_OPTIONS, StageOptions
 from gwas_prs.run_folder import RunFolder
+from gwas_prs.stage_options import STAGE_OPTIONS, StageOptions
 
 #: Pipeline stages in execution order (names of the ``stages:`` section).
 PIPELINE_STAGES: tuple[str, ...] = (
@@ -67,8 +67,7 @@ class Option:
 def _stage_section(options: StageOptions) -> dict[str, Option]:
     """A stage's keys: its declared options (:mod:`gwas_prs.stage_options`), in order."""
     return {
-        o.name: Option(o.kind, o.default, required=o.required, choices=o.choices)
-        for o in options
+        o.name: Option(o.kind, o.default, required=o.required, choices=o.choices) for o in options
     }
 
 

@@ -53,8 +53,9 @@ from gwas_prs.run_folder import (
     require_complete,
     stage_run,
 )
-from gwas_prs.scoring import DEFAULT_THRESHOLDS, polygenic_scores, threshold_weights_expr
+from gwas_prs.scoring import polygenic_scores, threshold_weights_expr
 from gwas_prs.silver_bed import SilverBed, kept_silver_bed
+from gwas_prs.stage_options import PRS
 from gwas_prs.table_io import frame_to_table, variant_frame_to_table
 
 logger = logging.getLogger(__name__)
@@ -68,11 +69,11 @@ class PrsConfig:
     trait: str
     phenotypes_file: str | None = None
     clump: ClumpParameters = field(default_factory=ClumpParameters)
-    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
-    weights_file: str | None = None
-    allow_palindromic: bool = False
-    min_overlap: float = 0.5
-    allow_build_mismatch: bool = False
+    thresholds: tuple[float, ...] = PRS.default("thresholds")
+    weights_file: str | None = PRS.default("weights")
+    allow_palindromic: bool = PRS.default("allow-palindromic")
+    min_overlap: float = PRS.default("min-overlap")
+    allow_build_mismatch: bool = PRS.default("allow-build-mismatch")
     overwrite: bool = False
 
     def validate(self) -> None:

@@ -73,6 +73,7 @@ from gwas_prs.run_folder import (
     stage_run,
 )
 from gwas_prs.silver_bed import write_silver_bed
+from gwas_prs.stage_options import QC
 
 logger = logging.getLogger(__name__)
 
@@ -93,21 +94,21 @@ class QcConfig:
     """
 
     run_dir: str
-    min_sample_call_rate: float = 0.97
-    het_sd: float = 3.0
-    min_variant_call_rate: float = 0.95
-    min_maf: float = 0.01
-    hwe_p: float = 1e-6
-    hwe_controls_only: bool = False
+    min_sample_call_rate: float = QC.default("min-sample-call-rate")
+    het_sd: float = QC.default("het-sd")
+    min_variant_call_rate: float = QC.default("min-variant-call-rate")
+    min_maf: float = QC.default("min-maf")
+    hwe_p: float = QC.default("hwe-p")
+    hwe_controls_only: bool = QC.default("hwe-controls-only")
     phenotypes: str | None = None
-    trait: str | None = None
-    kinship: float = 0.0884
-    prune_r2: float = 0.2
-    prune_window_kb: int = 500
-    n_pcs: int = 10
+    trait: str | None = QC.default("trait")
+    kinship: float = QC.default("kinship")
+    prune_r2: float = QC.default("prune-r2")
+    prune_window_kb: int = QC.default("prune-window-kb")
+    n_pcs: int = QC.default("n-pcs")
     ancestry_pcs: int = 6
     ancestry_min_probability: float = 0.75
-    seed: int = 0
+    seed: int = QC.default("seed")
     overwrite: bool = False
 
     def __post_init__(self) -> None:

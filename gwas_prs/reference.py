@@ -14,8 +14,9 @@ from functools import cache
 from pathlib import Path
 
 from gwas_prs.errors import InputError
+from gwas_prs.stage_options import INGEST
 
-SUPPORTED_REFERENCES = ("GRCh37", "GRCh38")
+SUPPORTED_REFERENCES: tuple[str, ...] = INGEST.choices("reference-genome")
 _RESOURCE = {"GRCh37": "reference/grch37.json", "GRCh38": "reference/grch38.json"}
 
 

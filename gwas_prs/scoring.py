@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-DEFAULT_THRESHOLDS = (5e-8, 1e-5, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.5, 1.0)
+from gwas_prs.stage_options import PRS
+
+DEFAULT_THRESHOLDS: tuple[float, ...] = PRS.default("thresholds")
 
 
 def threshold_weights_expr(beta: Any, p_value: Any, thresholds: Sequence[float]) -> Any:

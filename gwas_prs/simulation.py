@@ -31,6 +31,7 @@ import pandas as pd
 
 from gwas_prs.engine import current_engine, stage_runner
 from gwas_prs.errors import InputError
+from gwas_prs.stage_options import SIMULATION
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +41,11 @@ class SimulationConfig:
     """Parameters of ``gwas-prs simulate-phenotype``."""
 
     trait: str
-    h2: float = 0.5
-    n_causal: int = 300
-    prevalence: float | None = 0.15  # None: quantitative trait
-    covariate_effects: bool = False
-    seed: int = 42
+    h2: float = SIMULATION.default("h2")
+    n_causal: int = SIMULATION.default("n-causal")
+    prevalence: float | None = SIMULATION.default("prevalence")  # None: quantitative trait
+    covariate_effects: bool = SIMULATION.default("covariate-effects")
+    seed: int = SIMULATION.default("seed")
     min_maf: float = 0.01
 
     def validate(self) -> None:

@@ -53,6 +53,7 @@ from gwas_prs.run_folder import (
     require_complete,
     stage_run,
 )
+from gwas_prs.stage_options import TRAIN
 
 logger = logging.getLogger(__name__)
 
@@ -72,18 +73,15 @@ class TrainConfig:
     run_dir: str
     trait: str
     phenotypes_file: str | None = None
-    device: str = "cpu"
-    folds: int = 5
-    n_trials: int = 30
-    seed: int = 42
-    features: tuple[str, ...] = ("prs", "pcs", "covariates")
+    device: str = TRAIN.default("device")
+    folds: int = TRAIN.default("folds")
+    n_trials: int = TRAIN.default("n-trials")
+    seed: int = TRAIN.default("seed")
+    features: tuple[str, ...] = TRAIN.default("features")
     overwrite: bool = False
 
     def validate(self) -> None:
-        from gwas_prs.model_training import DEVICES
-
-        if self.device not in DEVICES:
-            raise InputError(f"--device {self.device}: choose one of {', '.join(DEVICES)}")
+        TRAIN.check_choice("device", self.device)
         if self.folds < 2:
             raise InputError(f"--folds {self.folds}: need at least 2 folds")
         if self.n_trials < 1:
