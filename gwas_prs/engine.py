@@ -129,7 +129,9 @@ def stage_runner(command: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]
             hail = kwargs.get("hail", args[1] if len(args) > 1 else None)
             config = hail if isinstance(hail, HailConfig) else HailConfig(run_dir=run_dir)
             engine = choose_engine(config, run_dir)
-            with run_lock(RunFolder(run_dir), command), engine_in_use(engine):
+            # only ingest starts a run folder; the other stages need an existing one
+            lock = run_lock(RunFolder(run_dir), command, create=command == "ingest")
+            with lock, engine_in_use(engine):
                 return runner(*args, **kwargs)
 
         return run

@@ -363,7 +363,7 @@ def _lock_holder(path: str) -> str:
 
 
 @contextmanager
-def run_lock(run: RunFolder, command: str = "gwas-prs") -> Iterator[None]:
+def run_lock(run: RunFolder, command: str = "gwas-prs", *, create: bool = True) -> Iterator[None]:
     """Hold the run folder's exclusive write lock (``RUN/.lock``) for the block.
 
     A second process that asks for it is refused at once with a
@@ -373,13 +373,16 @@ def run_lock(run: RunFolder, command: str = "gwas-prs") -> Iterator[None]:
     block anyone. Re-entrant within one process (the pipeline holds it across
     its stages, each stage takes it again). Object-store run folders
     (``gs://``) have no such lock: one writer at a time is the user's job there.
+    ``create=False``: a missing run folder is not created (nor locked).
 
     Raises
     ------
     RunFolderBusyError
         Another process holds the lock.
     """
-    if run.is_remote():
+    if run.is_remote() or (not create and not os.path.isdir(run.root)):
+        # nothing to lock: gs:// (see above), or a run folder that does not exist and
+        # is not to be created here (the stage then stops at its first check)
         yield
         return
     import fcntl

@@ -234,7 +234,7 @@ def test_unwritable_run_folder_is_refused_up_front(
         return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(run_folder.os, "open", refuse)
-    code, _, errors = invoke("simulate-phenotype", str(run), "--trait", "t")
+    code, _, errors = invoke("ingest", str(tmp_path / "a.vcf"), "--run", str(run))
     assert code == 2
     assert errors == f"error: cannot write into the run folder: {run}/.lock: {message}\n"
     with pytest.raises(InputError), run_lock(RunFolder(str(run))):
@@ -298,3 +298,12 @@ def test_pipeline_with_an_empty_run_key(no_jvm: None, tmp_path: Path) -> None:
         errors
         == f"error: {pipeline}:1: 'run' is empty; give it a value (see examples/pipeline.yaml)\n"
     )
+
+
+def test_a_stage_on_a_missing_run_folder_creates_nothing(
+    no_jvm: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, errors = invoke("qc", "no-such-run")
+    assert code == 2 and "needs the 'ingest' stage, which has not run" in errors
+    assert not (tmp_path / "no-such-run").exists()
