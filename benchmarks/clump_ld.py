@@ -5,7 +5,7 @@ Usage (a run folder with a complete ``gwas:TRAIT``)::
     python -m benchmarks.clump_ld --run gwas-prs-demo --trait disease [--skip-blockmatrix]
 
 Same discovery genotypes and candidates for both; the edge lists must be
-identical. Also times the whole :func:`gwas_prs.clumping.clump_variants` (numpy
+identical. Also times the whole :func:`gwas_prs.methods.prs.clumping.clump_variants` (numpy
 path) and prints a cProfile of it. Writes ``benchmarks/results/DATE-clump-NAME.json``.
 """
 
@@ -35,11 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     import hail as hl
     import numpy as np
 
-    from gwas_prs.clumping import ClumpParameters, clump_variants, ld_edges
-    from gwas_prs.gwas_stage import read_split
-    from gwas_prs.hail_context import HailConfig, start_hail
-    from gwas_prs.ld_local import local_ld_edges
-    from gwas_prs.run_folder import RunFolder
+    from gwas_prs.core.run_folder import RunFolder
+    from gwas_prs.engine.hail_context import HailConfig, start_hail
+    from gwas_prs.methods.ld_local import local_ld_edges
+    from gwas_prs.methods.prs.clumping import ClumpParameters, clump_variants, ld_edges
+    from gwas_prs.stages.gwas import read_split
 
     run = RunFolder(args.run)
     start_hail(HailConfig(run_dir=run.root, command="bench", seed=1, cores=args.cores))

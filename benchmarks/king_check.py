@@ -1,4 +1,4 @@
-"""KING before/after: hail.king vs the numpy path (gwas_prs.sample_qc.local_king_pairs).
+"""KING before/after: hail.king vs the numpy path (gwas_prs.methods.qc.sample_qc.local_king_pairs).
 
 Usage: python -m benchmarks.king_check RUN PRUNED_MT OUT.json
 (PRUNED_MT: LD-pruned genotypes, e.g. the one benchmarks.pca_check checkpoints
@@ -14,8 +14,8 @@ import time
 
 import hail as hl
 
-from gwas_prs.hail_context import HailConfig, start_hail
-from gwas_prs.sample_qc import local_king_pairs
+from gwas_prs.engine.hail_context import HailConfig, start_hail
+from gwas_prs.methods.qc.sample_qc import local_king_pairs
 
 RUN, MT, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 start_hail(HailConfig(run_dir=RUN, command="kingcheck", seed=1))

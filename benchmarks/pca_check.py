@@ -1,4 +1,4 @@
-"""HWE PCA before/after: Hail's hwe_normalized_pca vs the numpy path (gwas_prs.pca_local).
+"""HWE PCA before/after: Hail's hwe_normalized_pca vs the numpy path (gwas_prs.methods.ancestry.pca_local).
 
 Usage: python -m benchmarks.pca_check RUN OUT.json   (RUN: a run folder with a complete qc)
 Same LD-pruned SNPs (RUN/silver/ancestry/loadings.ht) and QC-passed samples for both.
@@ -14,8 +14,8 @@ import time
 import hail as hl
 import numpy as np
 
-from gwas_prs.hail_context import HailConfig, start_hail
-from gwas_prs.pca_local import local_hwe_pca
+from gwas_prs.engine.hail_context import HailConfig, start_hail
+from gwas_prs.methods.ancestry.pca_local import local_hwe_pca
 
 RUN, OUT = sys.argv[1], sys.argv[2]
 start_hail(HailConfig(run_dir=RUN, command="pcacheck", seed=1))

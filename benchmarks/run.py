@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gwas_prs.processes import run_command
+from gwas_prs.core.processes import run_command
 
 
 def best_of(repeat: int, action: Callable[[], Any]) -> float:
@@ -54,13 +54,17 @@ def main(argv: list[str] | None = None) -> None:
 
     import hail as hl
 
-    from gwas_prs.association import TraitSpec, association_tests
-    from gwas_prs.clumping import ClumpParameters, clump_variants
-    from gwas_prs.gwas_stage import read_split
-    from gwas_prs.hail_context import HailConfig, start_hail
-    from gwas_prs.phenotypes import read_phenotypes
-    from gwas_prs.run_folder import RunFolder, require_complete
-    from gwas_prs.scoring import DEFAULT_THRESHOLDS, polygenic_scores, threshold_weights_expr
+    from gwas_prs.core.run_folder import RunFolder, require_complete
+    from gwas_prs.engine.hail_context import HailConfig, start_hail
+    from gwas_prs.formats.phenotypes import read_phenotypes
+    from gwas_prs.methods.gwas.association import TraitSpec, association_tests
+    from gwas_prs.methods.prs.clumping import ClumpParameters, clump_variants
+    from gwas_prs.methods.prs.scoring import (
+        DEFAULT_THRESHOLDS,
+        polygenic_scores,
+        threshold_weights_expr,
+    )
+    from gwas_prs.stages.gwas import read_split
 
     run = RunFolder(args.run)
     gwas_record = require_complete(run, f"gwas:{args.trait}", needed_by="bench")

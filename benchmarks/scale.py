@@ -55,8 +55,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gwas_prs.cohort_simulation import SIZES
-from gwas_prs.processes import run_command
+from gwas_prs.core.processes import run_command
+from gwas_prs.stages.simulate_cohort import SIZES
 
 CACHE = Path("benchmarks/.cache")
 THRESHOLDS = (5e-8, 1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 1.0)
@@ -83,7 +83,7 @@ def process_group_rss(pgid: int) -> int:
 def measured(argv: list[str], log: Path, cwd: str | None = None) -> dict[str, Any]:
     """Run ``argv`` in its own process group; wall time, peak group RSS, exit code, load.
 
-    (A Popen rather than :func:`gwas_prs.processes.run_command`: the benchmark
+    (A Popen rather than :func:`gwas_prs.core.processes.run_command`: the benchmark
     needs the live process group to poll its memory.)
     """
     load_before = os.getloadavg()

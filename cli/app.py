@@ -24,7 +24,7 @@ from gwas_prs.cli import (
 )
 from gwas_prs.cli.console import configure_logging, print_error
 from gwas_prs.cli.options import VerboseOption
-from gwas_prs.errors import GwasPrsError, os_error_message
+from gwas_prs.core.errors import GwasPrsError, os_error_message
 
 
 class GwasPrsGroup(TyperGroup):

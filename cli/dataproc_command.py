@@ -175,10 +175,10 @@ def start(
 
     Example: gwas-prs dataproc start gwas-1 --bucket my-lab-gwas --region us-central1 --workers 4
     """
+    from gwas_prs.core.processes import format_argv, run_command
     from gwas_prs.dataproc.cluster import ClusterSpec, GcpLocation, start_argv, validate_spec
     from gwas_prs.dataproc.profiles import load_profile
     from gwas_prs.dataproc.wheel import plan_wheel_staging, stage_wheel, upload_descriptions
-    from gwas_prs.processes import format_argv, run_command
 
     spec = ClusterSpec(
         name=name,
@@ -228,8 +228,8 @@ def stop(
 
     Example: gwas-prs dataproc stop gwas-1 --region us-central1
     """
+    from gwas_prs.core.processes import format_argv, run_command
     from gwas_prs.dataproc.cluster import GcpLocation, stop_argv
-    from gwas_prs.processes import format_argv, run_command
 
     argv = stop_argv(name, GcpLocation(region=region, project=project), asynchronous=asynchronous)
     if dry_run:
@@ -245,8 +245,8 @@ def list_clusters(
     dry_run: DryRunOption = False,
 ) -> None:
     """List clusters with their state, workers and the Hail/gwas-prs versions they run."""
+    from gwas_prs.core.processes import format_argv, run_command
     from gwas_prs.dataproc.cluster import GcpLocation, list_argv, parse_cluster, parse_json_output
-    from gwas_prs.processes import format_argv, run_command
 
     argv = list_argv(GcpLocation(region=region, project=project))
     if dry_run:
@@ -310,6 +310,8 @@ def submit(
     Example: gwas-prs dataproc submit gwas-1 --region us-central1 -- qc gs://my-lab-gwas/runs/cohort
     """
     from gwas_prs import __version__
+    from gwas_prs.core.errors import InputError
+    from gwas_prs.core.processes import format_argv, run_command
     from gwas_prs.dataproc.cluster import (
         GcpLocation,
         describe_argv,
@@ -318,8 +320,6 @@ def submit(
     )
     from gwas_prs.dataproc.jobs import check_hail_version, check_stage_args, submit_argv
     from gwas_prs.dataproc.wheel import installed_hail_version
-    from gwas_prs.errors import InputError
-    from gwas_prs.processes import format_argv, run_command
 
     check_stage_args(stage_args)
     location = GcpLocation(region=region, project=project)
@@ -352,8 +352,8 @@ def diagnose(
     dry_run: DryRunOption = False,
 ) -> None:
     """Collect the logs of cluster NAME into a local folder (hailctl dataproc diagnose)."""
+    from gwas_prs.core.processes import format_argv, run_command
     from gwas_prs.dataproc.cluster import diagnose_argv
-    from gwas_prs.processes import format_argv, run_command
 
     argv = diagnose_argv(name, str(dest))
     if dry_run:
@@ -372,8 +372,8 @@ def logs(
     dry_run: DryRunOption = False,
 ) -> None:
     """Stream the driver output of job JOB_ID until it ends (gcloud dataproc jobs wait)."""
+    from gwas_prs.core.processes import format_argv, run_command
     from gwas_prs.dataproc.cluster import GcpLocation, job_logs_argv
-    from gwas_prs.processes import format_argv, run_command
 
     argv = job_logs_argv(job_id, GcpLocation(region=region, project=project))
     if dry_run:

@@ -13,8 +13,8 @@ from gwas_prs.cli.hail_options import hail_config
 from gwas_prs.cli.ingest_command import print_ingest_summary
 from gwas_prs.cli.options import CoresOption, DriverMemoryOption, EngineOption
 from gwas_prs.cli.qc_command import print_qc_summary
-from gwas_prs.hail_context import HailConfig
-from gwas_prs.run_folder import STATUS_COMPLETE, RunFolder, stage_record
+from gwas_prs.core.run_folder import STATUS_COMPLETE, RunFolder, stage_record
+from gwas_prs.engine.hail_context import HailConfig
 
 
 def bundled_cohort() -> tuple[list[str], str]:
@@ -67,11 +67,12 @@ def demo(
         print_prs_summary,
         print_simulation_summary,
     )
-    from gwas_prs.gwas_stage import GwasConfig, run_gwas
-    from gwas_prs.ingest import IngestConfig, run_ingest
-    from gwas_prs.prs_stage import PrsConfig, run_prs
-    from gwas_prs.qc_stage import QcConfig, run_qc
-    from gwas_prs.simulation import SimulationConfig, run_simulate_phenotype
+    from gwas_prs.methods.gwas.simulation import SimulationConfig
+    from gwas_prs.stages.gwas import GwasConfig, run_gwas
+    from gwas_prs.stages.ingest import IngestConfig, run_ingest
+    from gwas_prs.stages.prs import PrsConfig, run_prs
+    from gwas_prs.stages.qc import QcConfig, run_qc
+    from gwas_prs.stages.simulate_phenotype import run_simulate_phenotype
 
     vcfs, panel = bundled_cohort()
     folder = RunFolder(run)
@@ -127,8 +128,8 @@ def _train_and_predict(
     import json
 
     from gwas_prs.cli.train_command import model_rows, print_predict_summary, print_train_summary
-    from gwas_prs.predict import PredictConfig, run_predict
-    from gwas_prs.train_stage import TrainConfig, run_train
+    from gwas_prs.stages.predict import PredictConfig, run_predict
+    from gwas_prs.stages.train import TrainConfig, run_train
 
     if not _complete(folder, f"train:{DEMO_TRAIT}", overwrite):
         print_train_summary(
@@ -175,7 +176,7 @@ def write_demo_predict_inputs(
     covariates = f"{out}/test_samples.tsv"
     if os.path.exists(vcf) and os.path.exists(covariates):
         return vcf, covariates
-    from gwas_prs.hail_context import start_hail
+    from gwas_prs.engine.hail_context import start_hail
 
     start_hail(hail)
     import hail as hl

@@ -58,7 +58,7 @@ def export(
 
     Example: gwas-prs export runs/demo --layer silver --format plink --out exports/silver-plink
     """
-    from gwas_prs.export import ExportConfig, run_export
+    from gwas_prs.stages.export import ExportConfig, run_export
 
     config = ExportConfig(
         run_dir=run, layer=layer, format=format, out=str(out), overwrite=overwrite

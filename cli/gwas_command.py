@@ -16,12 +16,12 @@ from gwas_prs.cli.options import (
     RunArgument,
     SeedOption,
 )
-from gwas_prs.stage_options import GWAS, PRS, SIMULATION
+from gwas_prs.core.stage_options import GWAS, PRS, SIMULATION
 
 if TYPE_CHECKING:
-    from gwas_prs.gwas_stage import GwasResult
-    from gwas_prs.prs_stage import PrsResult
-    from gwas_prs.simulation import SimulationResult
+    from gwas_prs.stages.gwas import GwasResult
+    from gwas_prs.stages.prs import PrsResult
+    from gwas_prs.stages.simulate_phenotype import SimulationResult
 
 TraitOption = Annotated[
     str,
@@ -80,7 +80,8 @@ def simulate_phenotype(
 
     Example: gwas-prs simulate-phenotype runs/demo --trait disease --prevalence 0.2 --covariate-effects
     """
-    from gwas_prs.simulation import SimulationConfig, run_simulate_phenotype
+    from gwas_prs.methods.gwas.simulation import SimulationConfig
+    from gwas_prs.stages.simulate_phenotype import run_simulate_phenotype
 
     config = SimulationConfig(
         trait=trait,
@@ -158,7 +159,7 @@ def gwas(
 
     Example: gwas-prs gwas runs/demo --phenotypes pheno.tsv --trait disease --covariates age,sex
     """
-    from gwas_prs.gwas_stage import GwasConfig, run_gwas
+    from gwas_prs.stages.gwas import GwasConfig, run_gwas
 
     config = GwasConfig(
         run_dir=run,
@@ -278,8 +279,8 @@ def prs(
 
     Example: gwas-prs prs runs/demo --trait disease
     """
-    from gwas_prs.clumping import ClumpParameters
-    from gwas_prs.prs_stage import PrsConfig, run_prs
+    from gwas_prs.methods.prs.clumping import ClumpParameters
+    from gwas_prs.stages.prs import PrsConfig, run_prs
 
     config = PrsConfig(
         run_dir=run,

@@ -1,8 +1,8 @@
-"""Build :class:`gwas_prs.hail_context.HailConfig` from the shared CLI options."""
+"""Build :class:`gwas_prs.engine.hail_context.HailConfig` from the shared CLI options."""
 
 from __future__ import annotations
 
-from gwas_prs.hail_context import HailConfig
+from gwas_prs.engine.hail_context import HailConfig
 
 
 def hail_config(

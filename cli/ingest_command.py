@@ -19,10 +19,10 @@ from gwas_prs.cli.options import (
     SamplesFileOption,
     SeedOption,
 )
-from gwas_prs.stage_options import INGEST
+from gwas_prs.core.stage_options import INGEST
 
 if TYPE_CHECKING:
-    from gwas_prs.ingest import IngestResult
+    from gwas_prs.stages.ingest import IngestResult
 
 
 def ingest(
@@ -65,7 +65,7 @@ def ingest(
 
     Example: gwas-prs ingest 'data/chr*.vcf.gz' --samples data/samples.panel --run runs/cohort
     """
-    from gwas_prs.ingest import IngestConfig, run_ingest
+    from gwas_prs.stages.ingest import IngestConfig, run_ingest
 
     config = IngestConfig(
         vcfs=tuple(vcfs),

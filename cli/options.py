@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from gwas_prs.stage_options import INGEST
+from gwas_prs.core.stage_options import INGEST
 
 RunArgument = Annotated[
     str,

@@ -17,10 +17,10 @@ from gwas_prs.cli.options import (
     RunArgument,
     SeedOption,
 )
-from gwas_prs.stage_options import QC
+from gwas_prs.core.stage_options import QC
 
 if TYPE_CHECKING:
-    from gwas_prs.qc_stage import QcResult
+    from gwas_prs.stages.qc import QcResult
 
 
 def qc(
@@ -94,7 +94,7 @@ def qc(
 
     Example: gwas-prs qc runs/cohort --min-maf 0.05 --n-pcs 10
     """
-    from gwas_prs.qc_stage import QcConfig, run_qc
+    from gwas_prs.stages.qc import QcConfig, run_qc
 
     config = QcConfig(
         run_dir=run,

@@ -48,8 +48,8 @@ def query(
 
     Example: gwas-prs query runs/demo "SELECT chromosome, count(*) AS hits FROM sumstats WHERE p_value < 1e-5 GROUP BY 1"
     """
-    from gwas_prs.errors import InputError
-    from gwas_prs.query import NO_SQL, check_csv_target, run_query, table_counts
+    from gwas_prs.core.errors import InputError
+    from gwas_prs.stages.query import NO_SQL, check_csv_target, run_query, table_counts
 
     if sql is not None and not sql.strip():
         sql = None  # "" or blanks: no statement (an error unless --tables)

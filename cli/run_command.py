@@ -13,7 +13,7 @@ from gwas_prs.cli.console import console, summary_table
 from gwas_prs.cli.options import EngineOption, RunArgument
 
 if TYPE_CHECKING:
-    from gwas_prs.pipeline import Plan, Step
+    from gwas_prs.stages.pipeline import Plan, Step
 
 
 def run(
@@ -62,8 +62,8 @@ def run(
 
     Example: gwas-prs run examples/pipeline.yaml --dry-run
     """
-    from gwas_prs.pipeline import execute, plan
-    from gwas_prs.pipeline_config import load_pipeline
+    from gwas_prs.stages.pipeline import execute, plan
+    from gwas_prs.stages.pipeline_config import load_pipeline
 
     pipeline = load_pipeline(str(pipeline_file))
     if engine is not None:  # the command line wins over the file's hail.engine
@@ -129,7 +129,7 @@ def status(run: RunArgument) -> None:
 
 
 def print_status(run: str) -> None:
-    from gwas_prs.pipeline import status_rows
+    from gwas_prs.stages.pipeline import status_rows
 
     rows = status_rows(run)
     table_rows = [

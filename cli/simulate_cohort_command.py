@@ -42,8 +42,8 @@ def simulate_cohort(
 
     then: gwas-prs ingest 'cohorts/small/chr*.vcf.bgz' --samples cohorts/small/samples.panel --run runs/small
     """
-    from gwas_prs.cohort_simulation import CohortConfig, require_msprime
-    from gwas_prs.cohort_simulation import simulate_cohort as simulate
+    from gwas_prs.stages.simulate_cohort import CohortConfig, require_msprime
+    from gwas_prs.stages.simulate_cohort import simulate_cohort as simulate
 
     config = CohortConfig(
         out=str(out),

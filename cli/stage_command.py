@@ -10,7 +10,7 @@ from gwas_prs.cli.console import console, err_console, summary_table
 from gwas_prs.cli.options import DryRunOption, ProjectOption
 
 if TYPE_CHECKING:
-    from gwas_prs.gcs_staging import TransferResult
+    from gwas_prs.core.gcs_staging import TransferResult
 
 
 def stage(
@@ -49,8 +49,8 @@ def stage(
 
       gwas-prs stage --download gs://my-lab-gwas/runs/cohort/gold/prs reports/
     """
-    from gwas_prs.errors import InputError
-    from gwas_prs.gcs_staging import (
+    from gwas_prs.core.errors import InputError
+    from gwas_prs.core.gcs_staging import (
         download_files,
         plan_downloads,
         plan_uploads,

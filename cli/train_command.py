@@ -15,11 +15,11 @@ from gwas_prs.cli.options import (
     OverwriteOption,
     RunArgument,
 )
-from gwas_prs.stage_options import TRAIN
+from gwas_prs.core.stage_options import TRAIN
 
 if TYPE_CHECKING:
-    from gwas_prs.predict import PredictResult
-    from gwas_prs.train_stage import TrainResult
+    from gwas_prs.stages.predict import PredictResult
+    from gwas_prs.stages.train import TrainResult
 
 
 def train(
@@ -78,7 +78,7 @@ def train(
 
     Example: gwas-prs train runs/demo --trait disease
     """
-    from gwas_prs.train_stage import TrainConfig, run_train
+    from gwas_prs.stages.train import TrainConfig, run_train
 
     config = TrainConfig(
         run_dir=run,
@@ -204,7 +204,7 @@ def predict(
     """
     import os
 
-    from gwas_prs.predict import PredictConfig, run_predict
+    from gwas_prs.stages.predict import PredictConfig, run_predict
 
     config = PredictConfig(
         model_dir=model,

@@ -6,7 +6,7 @@ What hailctl has no flag for is passed through to ``gcloud dataproc clusters
 create`` after ``--`` (hailctl forwards unknown arguments verbatim): GPU
 accelerators, Spot secondary workers, autoscaling policies and CMEK keys.
 
-Every builder here returns an argv list; nothing runs. :mod:`gwas_prs.processes`
+Every builder here returns an argv list; nothing runs. :mod:`gwas_prs.core.processes`
 runs them (or prints them for ``--dry-run``).
 """
 
@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gwas_prs.core.errors import ExternalCommandError, InputError
 from gwas_prs.dataproc.profiles import ClusterProfile
-from gwas_prs.errors import ExternalCommandError, InputError
 
 #: Instance metadata written at start and read back before every submit.
 METADATA_WHEEL = "gwas-prs-wheel"

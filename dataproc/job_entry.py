@@ -30,7 +30,7 @@ def copy_new_logs(log_dir: str, run_dir: str, since: float) -> list[str]:
     Returns the destination paths. Failures are logged, never raised: the
     command's own outcome decides the exit status.
     """
-    from gwas_prs import storage
+    from gwas_prs.core import storage
 
     copied = []
     for log in sorted(Path(log_dir).glob("*.log")):
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``gwas-prs ARGV`` and copy its Hail logs into the run folder; return the exit status."""
     from gwas_prs.cli.app import app
     from gwas_prs.dataproc.jobs import run_folder_from_args
-    from gwas_prs.hail_context import SPARK_MASTER_ENV, remote_run_log_dir
+    from gwas_prs.engine.hail_context import SPARK_MASTER_ENV, remote_run_log_dir
 
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--"]:

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 
+from gwas_prs.core.errors import EnvironmentSetupError, InputError
 from gwas_prs.dataproc.cluster import ClusterInfo, GcpLocation, validate_cluster_name
-from gwas_prs.errors import EnvironmentSetupError, InputError
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gwas_prs.errors import InputError
+from gwas_prs.core.errors import InputError
 
 #: Profiles shipped with gwas-prs.
 BUILTIN_PROFILES = ("cpu", "gpu")

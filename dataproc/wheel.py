@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from gwas_prs import __version__
+from gwas_prs.core.errors import EnvironmentSetupError, InputError
+from gwas_prs.core.processes import find_program
 from gwas_prs.dataproc.cluster import StagedFiles
-from gwas_prs.errors import EnvironmentSetupError, InputError
-from gwas_prs.processes import find_program
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +151,8 @@ def stage_wheel(plan: WheelPlan, *, client: Any | None = None) -> StagedFiles:
     ChecksumMismatchError
         An upload could not be verified.
     """
-    from gwas_prs.gcs_staging import upload_files
-    from gwas_prs.processes import run_command
+    from gwas_prs.core.gcs_staging import upload_files
+    from gwas_prs.core.processes import run_command
 
     if plan.build_argv is not None:
         plan.wheel_path.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def common_variants_with_ids(run: Path) -> Any:
 
 @pytest.fixture(scope="session")
 def hail_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    from gwas_prs.hail_context import HailConfig, start_hail, stop_hail
+    from gwas_prs.engine.hail_context import HailConfig, start_hail, stop_hail
 
     run_dir = tmp_path_factory.mktemp("hail-session")
     start_hail(
@@ -57,14 +57,14 @@ def hail_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture
 def no_jvm(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make any attempt to start Hail fail the test."""
-    import gwas_prs.hail_context as hail_context
-    import gwas_prs.ingest  # noqa: F401 - imported before patching, so the patch is undone after the test
+    import gwas_prs.engine.hail_context as hail_context
+    import gwas_prs.stages.ingest  # noqa: F401 - imported before patching, so the patch is undone after the test
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("this test must not start a JVM")
 
     monkeypatch.setattr(hail_context, "start_hail", refuse)
-    monkeypatch.setattr("gwas_prs.ingest.start_hail", refuse)
+    monkeypatch.setattr("gwas_prs.stages.ingest.start_hail", refuse)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +78,7 @@ def chr21_22_run(
     hail_context: None, tmp_path_factory: pytest.TempPathFactory, bundled_1kg: dict
 ) -> Path:
     """A run folder with chr21+chr22 of the bundled cohort ingested (with the panel)."""
-    from gwas_prs.ingest import IngestConfig, run_ingest
+    from gwas_prs.stages.ingest import IngestConfig, run_ingest
 
     run = tmp_path_factory.mktemp("ingest") / "run"
     run_ingest(
@@ -96,9 +96,9 @@ def qc_full_run(
     hail_context: None, bundled_1kg: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> dict:
     """ingest + qc of all 22 bundled autosomes (1,126 samples), once per session."""
-    from gwas_prs.hail_context import HailConfig
-    from gwas_prs.ingest import IngestConfig, run_ingest
-    from gwas_prs.qc_stage import QcConfig, run_qc
+    from gwas_prs.engine.hail_context import HailConfig
+    from gwas_prs.stages.ingest import IngestConfig, run_ingest
+    from gwas_prs.stages.qc import QcConfig, run_qc
 
     run_dir = str(tmp_path_factory.mktemp("qc-run"))
     vcfs = tuple(str(p) for p in bundled_1kg["vcfs"].values())

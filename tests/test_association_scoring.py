@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwas_prs.association import lambda_gc
-from gwas_prs.processes import run_command
+from gwas_prs.core.processes import run_command
+from gwas_prs.methods.gwas.association import lambda_gc
 from tests.conftest import common_variants_with_ids, have_programs
 
 needs_plink2 = pytest.mark.skipif(
@@ -34,7 +34,7 @@ def test_lambda_gc_of_uniform_p_values_is_one() -> None:
 def plink_inputs(chr21_22_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     import hail as hl
 
-    from gwas_prs.simulation import SimulationConfig, simulate_trait
+    from gwas_prs.methods.gwas.simulation import SimulationConfig, simulate_trait
 
     out = tmp_path_factory.mktemp("plink")
     mt = common_variants_with_ids(chr21_22_run)
@@ -80,7 +80,7 @@ def _annotated(mt, pheno: pd.DataFrame):  # type: ignore[no-untyped-def]
 @pytest.mark.reference
 @needs_plink2
 def test_linear_gwas_matches_plink2(plink_inputs: dict, record_property: Any) -> None:
-    from gwas_prs.association import TraitSpec, association_tests
+    from gwas_prs.methods.gwas.association import TraitSpec, association_tests
 
     mt = _annotated(plink_inputs["full"], plink_inputs["pheno"])
     mt = mt.annotate_cols(height=mt.ph.height, age=mt.ph.age, sex=mt.ph.sex)
@@ -133,7 +133,7 @@ def test_linear_gwas_matches_plink2(plink_inputs: dict, record_property: Any) ->
 def test_scores_match_plink2(plink_inputs: dict, record_property: Any) -> None:
     import hail as hl
 
-    from gwas_prs.scoring import polygenic_scores
+    from gwas_prs.methods.prs.scoring import polygenic_scores
 
     mt = plink_inputs["mt"]
     rows = mt.rows().select("varid").to_pandas()
@@ -174,7 +174,7 @@ def test_scores_match_plink2(plink_inputs: dict, record_property: Any) -> None:
 def test_logistic_wald_matches_plink2(plink_inputs: dict, record_property: Any) -> None:
     """plink2 --bfile full --pheno pheno.tsv --pheno-name disease --covar pheno.tsv
     --covar-name age,sex --glm no-firth hide-covar --out b   (Wald, no Firth fallback)"""
-    from gwas_prs.association import TraitSpec, association_tests
+    from gwas_prs.methods.gwas.association import TraitSpec, association_tests
 
     mt = _annotated(plink_inputs["full"], plink_inputs["pheno"])
     mt = mt.annotate_cols(disease=mt.ph.disease, age=mt.ph.age, sex=mt.ph.sex)

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gwas_prs.clumping import ClumpParameters, greedy_clump
-from gwas_prs.errors import InputError
-from gwas_prs.processes import run_command
+from gwas_prs.core.errors import InputError
+from gwas_prs.core.processes import run_command
+from gwas_prs.methods.prs.clumping import ClumpParameters, greedy_clump
 from tests.conftest import common_variants_with_ids, have_programs
 
 
@@ -67,7 +67,7 @@ def test_index_variants_identical_to_plink19(
     import hail as hl
     import pandas as pd
 
-    from gwas_prs.clumping import clump_variants
+    from gwas_prs.methods.prs.clumping import clump_variants
 
     mt = common_variants_with_ids(chr21_22_run)
     mt = mt.add_row_index().add_col_index()

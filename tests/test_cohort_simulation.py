@@ -1,5 +1,5 @@
 """simulate-cohort: a tiny msprime cohort (60 samples x 2,000 SNPs, ~3 s, no JVM),
-and the numpy clumping LD (gwas_prs.ld_local) against its full-EM definition."""
+and the numpy clumping LD (gwas_prs.methods.ld_local) against its full-EM definition."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwas_prs.processes import run_command
+from gwas_prs.core.processes import run_command
 from tests.cli_helpers import invoke
 from tests.conftest import have_programs
 
@@ -31,8 +31,8 @@ def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_counts_populations_and_files(tiny_cohort: Path) -> None:
-    from gwas_prs.reference import reference_contigs
-    from gwas_prs.vcf_validation import validate_vcfs
+    from gwas_prs.core.reference import reference_contigs
+    from gwas_prs.formats.vcf_validation import validate_vcfs
 
     panel = pd.read_csv(tiny_cohort / "samples.panel", sep="\t")
     assert list(panel.columns) == ["sample", "pop", "super_pop", "gender"]
@@ -79,7 +79,7 @@ def test_without_msprime_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_bounded_em_gives_the_full_em_edges() -> None:
     """r2_edges_from_tables (EM only near the threshold) == haplotype_r2 >= r2 everywhere."""
-    from gwas_prs.ld_local import haplotype_r2, r2_edges_from_tables
+    from gwas_prs.methods.ld_local import haplotype_r2, r2_edges_from_tables
 
     rng = np.random.default_rng(3)
     # genotype pairs from correlated haplotypes: the whole range of r² incl. ~0.1

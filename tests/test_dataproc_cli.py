@@ -43,7 +43,7 @@ def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_jvm: None) -> Fake
 @pytest.fixture
 def bucket(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh bucket on the emulator (and STORAGE_EMULATOR_HOST pointing at it)."""
-    from gwas_prs.gcs_staging import storage_client
+    from gwas_prs.core.gcs_staging import storage_client
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.host)
     name = f"lab-{uuid.uuid4().hex[:10]}"
@@ -114,7 +114,7 @@ def gpu_start_argv(bucket: str) -> list[str]:
 def test_cpu_start_stages_wheel_and_runs_hailctl(
     fakes: FakePrograms, bucket: str, wheel: Path
 ) -> None:
-    from gwas_prs.gcs_staging import crc32c_of_file, storage_client
+    from gwas_prs.core.gcs_staging import crc32c_of_file, storage_client
 
     code, stdout, _ = invoke(
         "dataproc",

@@ -45,7 +45,7 @@ def test_entry_copies_logs_even_when_the_stage_fails(
     capsys: pytest.CaptureFixture[str],
     no_jvm: None,
 ) -> None:
-    import gwas_prs.hail_context
+    import gwas_prs.engine.hail_context
 
     log_dir = tmp_path / "local-logs"
     log_dir.mkdir()
@@ -55,7 +55,7 @@ def test_entry_copies_logs_even_when_the_stage_fails(
         (log_dir / "ingest-20260101-000000.log").write_text("Hail log of the failed command")
         return str(log_dir)
 
-    monkeypatch.setattr(gwas_prs.hail_context, "remote_run_log_dir", fake_log_dir)
+    monkeypatch.setattr(gwas_prs.engine.hail_context, "remote_run_log_dir", fake_log_dir)
     run = tmp_path / "run"
     status = job_entry.main(["--", "ingest", str(tmp_path / "missing.vcf"), "--run", str(run)])
     assert status == 2

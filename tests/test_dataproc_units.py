@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gwas_prs.core.errors import EnvironmentSetupError, InputError
 from gwas_prs.dataproc.cluster import (
     ClusterInfo,
     ClusterSpec,
@@ -21,7 +22,6 @@ from gwas_prs.dataproc.cluster import (
 from gwas_prs.dataproc.jobs import check_hail_version, run_folder_from_args
 from gwas_prs.dataproc.profiles import ClusterProfile, load_profile, parse_profile
 from gwas_prs.dataproc.wheel import init_action_path, plan_wheel_staging
-from gwas_prs.errors import EnvironmentSetupError, InputError
 from tests.fake_programs import install_fakes
 
 STAGED = StagedFiles(

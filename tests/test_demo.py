@@ -63,7 +63,7 @@ def test_split_is_disjoint_stratified_and_recorded(demo_run: tuple[Path, str]) -
 
 
 def test_gwas_outputs_are_gwas_ssf(demo_run: tuple[Path, str]) -> None:
-    from gwas_prs.sumstats_format import read_gwas_ssf, read_gwas_ssf_metadata
+    from gwas_prs.formats.sumstats import read_gwas_ssf, read_gwas_ssf_metadata
 
     run, _ = demo_run
     folder = run / "gold" / "gwas" / "disease"

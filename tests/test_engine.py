@@ -1,4 +1,4 @@
-"""The engine switch (gwas_prs.engine): one decision per stage, never starting Hail."""
+"""The engine switch (gwas_prs.engine.switch): one decision per stage, never starting Hail."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gwas_prs.engine import (
+from gwas_prs.core.errors import InputError
+from gwas_prs.core.run_folder import RunFolder, stage_run
+from gwas_prs.engine.hail_context import HailConfig
+from gwas_prs.engine.switch import (
     ENGINE_ENV,
     choose_engine,
     current_engine,
@@ -15,9 +18,6 @@ from gwas_prs.engine import (
     numpy_engine,
     stage_runner,
 )
-from gwas_prs.errors import InputError
-from gwas_prs.hail_context import HailConfig
-from gwas_prs.run_folder import RunFolder, stage_run
 from tests.cli_helpers import invoke
 
 
@@ -90,8 +90,8 @@ def test_bad_engine_option_is_one_line(no_jvm: None, tmp_path: Path) -> None:
 
 
 def test_pipeline_file_engine(no_jvm: None, tmp_path: Path) -> None:
-    from gwas_prs.pipeline import hail_config
-    from gwas_prs.pipeline_config import load_pipeline
+    from gwas_prs.stages.pipeline import hail_config
+    from gwas_prs.stages.pipeline_config import load_pipeline
 
     (tmp_path / "a.vcf").write_text("")
     text = f"run: {tmp_path}/run\ninputs:\n  vcfs: [a.vcf]\nhail:\n  engine: hail\n"

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gwas_prs.bgzf import BGZF_EOF, BgzfWriter, is_bgzf_header
-from gwas_prs.errors import EnvironmentSetupError, ExternalCommandError, StageNotCompleteError
-from gwas_prs.hail_context import check_java, default_driver_memory, parse_java_version
-from gwas_prs.processes import run_command
-from gwas_prs.reference import reference_contigs
-from gwas_prs.run_folder import RunFolder, require_complete, stage_run
-from gwas_prs.vcf_validation import detect_compression, scan_vcf
+from gwas_prs.core.errors import EnvironmentSetupError, ExternalCommandError, StageNotCompleteError
+from gwas_prs.core.processes import run_command
+from gwas_prs.core.reference import reference_contigs
+from gwas_prs.core.run_folder import RunFolder, require_complete, stage_run
+from gwas_prs.engine.hail_context import check_java, default_driver_memory, parse_java_version
+from gwas_prs.formats.bgzf import BGZF_EOF, BgzfWriter, is_bgzf_header
+from gwas_prs.formats.vcf_validation import detect_compression, scan_vcf
 from tests.vcf_factory import vcf_lines, write_vcf
 
 

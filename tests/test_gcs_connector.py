@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-import gwas_prs.gcs_connector as gcs_connector
-from gwas_prs.errors import EnvironmentSetupError
-from gwas_prs.gcs_connector import check_gcs_connector, find_gcs_connector, pyspark_jars_dir
-from gwas_prs.hail_context import HailConfig, start_hail
+import gwas_prs.engine.gcs_connector as gcs_connector
+from gwas_prs.core.errors import EnvironmentSetupError
+from gwas_prs.engine.gcs_connector import check_gcs_connector, find_gcs_connector, pyspark_jars_dir
+from gwas_prs.engine.hail_context import HailConfig, start_hail
 
 
 def expected_message(jars: Path) -> str:
@@ -48,7 +48,7 @@ def test_pyspark_jars_dir_is_inside_pyspark() -> None:
 def test_start_hail_checks_the_connector_before_the_jvm(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gwas_prs.hail_context as hail_context
+    import gwas_prs.engine.hail_context as hail_context
 
     monkeypatch.setattr(gcs_connector, "pyspark_jars_dir", lambda: tmp_path)
     monkeypatch.setattr(hail_context, "is_hail_running", lambda: False)
@@ -65,7 +65,7 @@ def test_start_hail_checks_the_connector_before_the_jvm(
 
 def test_no_connector_check_on_a_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With master=yarn (Dataproc ships the connector) the check is skipped."""
-    import gwas_prs.hail_context as hail_context
+    import gwas_prs.engine.hail_context as hail_context
 
     monkeypatch.setattr(gcs_connector, "pyspark_jars_dir", lambda: tmp_path)
     monkeypatch.setattr(hail_context, "is_hail_running", lambda: False)

@@ -1,4 +1,4 @@
-"""``gwas-prs stage`` and :mod:`gwas_prs.gcs_staging` against a real storage emulator.
+"""``gwas-prs stage`` and :mod:`gwas_prs.core.gcs_staging` against a real storage emulator.
 
 The emulator (``gcp-storage-emulator``) implements JSON-API uploads (multipart
 and resumable), stores and serves CRC32C (``x-goog-hash``) and validates a
@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from gwas_prs import gcs_staging
-from gwas_prs.errors import InputError
-from gwas_prs.gcs_staging import (
+from gwas_prs.core import gcs_staging
+from gwas_prs.core.errors import InputError
+from gwas_prs.core.gcs_staging import (
     STATUS_DOWNLOADED,
     STATUS_REPLACED,
     STATUS_SKIPPED,

@@ -15,9 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from gwas_prs.errors import ComputationError, InputError, OutputExistsError, StageNotCompleteError
-from gwas_prs.ingest import IngestConfig, run_ingest
-from gwas_prs.run_folder import RunFolder, require_complete
+from gwas_prs.core.errors import (
+    ComputationError,
+    InputError,
+    OutputExistsError,
+    StageNotCompleteError,
+)
+from gwas_prs.core.run_folder import RunFolder, require_complete
+from gwas_prs.stages.ingest import IngestConfig, run_ingest
 from tests.conftest import have_programs
 from tests.vcf_factory import RECORDS, bgzf_bytes, record_lines, vcf_lines, write_vcf
 
@@ -92,7 +97,7 @@ def test_sample_metadata_is_joined(chr21_22_run: Path) -> None:
 )
 def test_counts_match_bcftools(chr21_22_run: Path, bundled_1kg: dict) -> None:
     """bcftools norm -m-any FILE | bcftools view -H -e 'ALT~"^<" || ALT="*" || ALT~"\\[" || ALT~"\\]"' | wc -l"""
-    from gwas_prs.processes import run_command
+    from gwas_prs.core.processes import run_command
 
     manifest = json.loads((chr21_22_run / "manifest.json").read_text())
     for contig in (21, 22):
@@ -229,7 +234,7 @@ def _assert_nothing_published(run: Path, error_start: str) -> None:
 def _append_after_the_check(monkeypatch: pytest.MonkeyPatch, vcf: Path, compression: str) -> None:
     """Make ingest's check return, then append two records to ``vcf`` (a file still being
     written by another program), before Hail imports."""
-    import gwas_prs.ingest as ingest
+    import gwas_prs.stages.ingest as ingest
 
     extra = (
         "\n".join(record_lines([("22", 16050300, "A", "G"), ("22", 16050400, "C", "T")])) + "\n"
@@ -291,7 +296,7 @@ def test_count_mismatch_is_an_error_and_publishes_nothing(
 ) -> None:
     """When Hail writes another number of variants than the check counted, ingest fails
     (ComputationError, exit 5) and leaves nothing that looks complete."""
-    import gwas_prs.ingest as ingest
+    import gwas_prs.stages.ingest as ingest
 
     real = ingest.validate_vcfs
 

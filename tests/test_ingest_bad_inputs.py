@@ -328,7 +328,7 @@ def test_failing_to_write_the_bgzf_copy_is_one_line(
 ) -> None:
     """A full disk (or a read-only one) while writing the copy Hail imports: one line naming
     the copy and what to do, exit 2, and RUN/tmp/bgzf-* removed."""
-    from gwas_prs.bgzf import BgzfWriter
+    from gwas_prs.formats.bgzf import BgzfWriter
 
     vcf = write_vcf(tmp_path / "a.vcf.gz", vcf_lines(records=RECORDS * 20), compression)
     written: list[int] = []
@@ -359,8 +359,8 @@ def test_scan_failure_in_a_later_file_removes_the_copies(
     no_jvm: None, tmp_path: Path, workers: int
 ) -> None:
     """The first file is copied whole, the second fails: no copy is left behind."""
-    from gwas_prs.errors import InputError
-    from gwas_prs.ingest import IngestConfig, run_ingest
+    from gwas_prs.core.errors import InputError
+    from gwas_prs.stages.ingest import IngestConfig, run_ingest
 
     good = write_vcf(tmp_path / "a.vcf.gz", vcf_lines(records=RECORDS[:3]), "gzip")
     bad = write_vcf(tmp_path / "b.vcf.gz", vcf_lines(records=[*RECORDS[3:], RECORDS[5]]), "gzip")
@@ -438,8 +438,8 @@ def test_sample_ids_are_checked_before_hail(no_jvm: None, tmp_path: Path) -> Non
 
 def test_unusual_but_valid_records_pass_the_check(tmp_path: Path) -> None:
     """What the REF/ALT/GT/duplicate checks must not refuse (no JVM: the check only)."""
-    from gwas_prs.reference import reference_contigs
-    from gwas_prs.vcf_validation import scan_vcf
+    from gwas_prs.core.reference import reference_contigs
+    from gwas_prs.formats.vcf_validation import scan_vcf
 
     records = [
         ("21", 9411239, "G", "."),  # no ALT allele
@@ -476,8 +476,8 @@ def test_the_copy_hail_imports_is_the_checked_text_without_a_bom(
 ) -> None:
     """Plain and plain-gzip input is always copied; BGZF only when it starts with a BOM,
     which the copy leaves out."""
-    from gwas_prs.reference import reference_contigs
-    from gwas_prs.vcf_validation import scan_vcf, validate_vcfs
+    from gwas_prs.core.reference import reference_contigs
+    from gwas_prs.formats.vcf_validation import scan_vcf, validate_vcfs
 
     text = ("\n".join(vcf_lines()) + "\n").encode()
     for bom in (b"", b"\xef\xbb\xbf"):
@@ -498,8 +498,8 @@ def test_the_copy_hail_imports_is_the_checked_text_without_a_bom(
 
 def test_chunks_of_one_contig_in_several_files_are_accepted(tmp_path: Path) -> None:
     """Disjoint regions of one contig (a biobank's pVCF chunks) are not an overlap."""
-    from gwas_prs.reference import reference_contigs
-    from gwas_prs.vcf_validation import validate_vcfs
+    from gwas_prs.core.reference import reference_contigs
+    from gwas_prs.formats.vcf_validation import validate_vcfs
 
     first = write_vcf(tmp_path / "c1.vcf", vcf_lines(records=RECORDS[:2]))
     second = write_vcf(tmp_path / "c2.vcf", vcf_lines(records=RECORDS[2:]))

@@ -1,6 +1,6 @@
 """The numpy paths of Hail local mode against their definitions and the Hail paths.
 
-- LD pruning (gwas_prs.prune_local) against a plain one-variant-at-a-time loop and
+- LD pruning (gwas_prs.methods.ancestry.prune_local) against a plain one-variant-at-a-time loop and
   against hl.ld_prune itself;
 - allele frequencies per population against the Hail aggregation;
 - HWE PCA and KING against hl.hwe_normalized_pca and hl.king;
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwas_prs.prune_local import prune_rows, standardised_genotypes
+from gwas_prs.methods.ancestry.prune_local import prune_rows, standardised_genotypes
 
 
 def _shuffled_ids(mt: Any) -> Any:
@@ -98,7 +98,7 @@ def test_numpy_pruning_equals_hail_ld_prune(chr21_22_run: Path) -> None:
     """hl.ld_prune on one partition (no boundary pairs) keeps exactly the numpy set."""
     import hail as hl
 
-    from gwas_prs.ancestry import (
+    from gwas_prs.methods.ancestry.structure import (
         genotypes_only,
         ld_pruned,
         local_pruned_rows,
@@ -130,7 +130,7 @@ def test_numpy_frequencies_equal_the_hail_aggregation(chr21_22_run: Path) -> Non
     import hail as hl
     import pandas as pd
 
-    from gwas_prs import frequencies
+    from gwas_prs.methods.qc import frequencies
 
     mt = _shuffled_ids(hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt")))
     mt = mt.filter_rows(mt.locus.position % 7 == 0)  # a few hundred variants are enough
@@ -162,7 +162,7 @@ def test_numpy_logistic_wald_equals_hail(chr21_22_run: Path, tmp_path: Path) -> 
     seeded binary trait, two covariates (one missing for some samples), 2% missing calls."""
     import hail as hl
 
-    from gwas_prs.association import TraitSpec, _hail_logistic_table, local_wald_table
+    from gwas_prs.methods.gwas.association import TraitSpec, _hail_logistic_table, local_wald_table
 
     mt = _shuffled_ids(hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt")))
     mt = mt.filter_rows(mt.locus.position % 5 == 0)  # ~450 variants
@@ -191,8 +191,8 @@ def test_numpy_logistic_wald_equals_hail(chr21_22_run: Path, tmp_path: Path) -> 
     assert np.abs(np.log10(p[:, 0]) - np.log10(p[:, 1])).max() < 1e-5
 
     # the gwas stage reads the .bed qc kept instead of exporting the tested samples
-    from gwas_prs.ld_local import export_bed
-    from gwas_prs.silver_bed import open_silver_bed
+    from gwas_prs.formats.plink_bed import export_bed
+    from gwas_prs.formats.silver_bed import open_silver_bed
 
     folder = tmp_path / "silver_bed"
     folder.mkdir()
@@ -216,9 +216,9 @@ def test_numpy_pca_and_king_equal_hail(chr21_22_run: Path) -> None:
     per pair vs hl.king; sample IDs out of sorted order."""
     import hail as hl
 
-    from gwas_prs.ancestry import pruning_candidates
-    from gwas_prs.pca_local import local_hwe_pca
-    from gwas_prs.sample_qc import local_king_pairs
+    from gwas_prs.methods.ancestry.pca_local import local_hwe_pca
+    from gwas_prs.methods.ancestry.structure import pruning_candidates
+    from gwas_prs.methods.qc.sample_qc import local_king_pairs
 
     bronze = _shuffled_ids(hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt")))
     mt = pruning_candidates(bronze, min_maf=0.05, min_call_rate=0.95)
@@ -253,7 +253,7 @@ def test_logistic_wald_rows_match_statsmodels() -> None:
     genotypes replaced by the mean of the called ones (Hail's rule)."""
     import statsmodels.api as sm
 
-    from gwas_prs.logistic_local import logistic_wald_rows
+    from gwas_prs.methods.gwas.logistic_local import logistic_wald_rows
 
     rng = np.random.default_rng(5)
     n, n_var = 400, 60
@@ -282,8 +282,8 @@ def silver_like(chr21_22_run: Path, tmp_path_factory: pytest.TempPathFactory) ->
     p-values/effects, checkpointed and kept as a .bed the way qc keeps silver."""
     import hail as hl
 
-    from gwas_prs.ld_local import export_bed
-    from gwas_prs.silver_bed import open_silver_bed
+    from gwas_prs.formats.plink_bed import export_bed
+    from gwas_prs.formats.silver_bed import open_silver_bed
 
     mt = _shuffled_ids(hl.read_matrix_table(str(chr21_22_run / "bronze" / "genotypes.mt")))
     mt = hl.variant_qc(mt)
@@ -313,9 +313,9 @@ def test_bed_clumping_equals_the_hail_path(silver_like: dict) -> None:
     clumping.clump_candidates (a fresh export of the discovery samples)."""
     import hail as hl
 
-    from gwas_prs.clumping import ClumpParameters, clump_candidates
-    from gwas_prs.prs_local import bed_clump_candidates
-    from gwas_prs.table_io import variant_table_to_frame
+    from gwas_prs.engine.table_io import variant_table_to_frame
+    from gwas_prs.methods.prs.clumping import ClumpParameters, clump_candidates
+    from gwas_prs.methods.prs.prs_local import bed_clump_candidates
 
     mt, silver, ids = silver_like["mt"], silver_like["bed"], silver_like["ids"]
     discovery = ids[1::2]  # every other sample, not in sorted order
@@ -342,10 +342,10 @@ def test_sumstats_file_reads_back_bit_exact(
 ) -> None:
     """The prs stage reads sumstats.tsv.gz (no Hail) instead of sumstats.ht: after
     write_gwas_ssf → sumstats_for_clumping every p-value and beta is the same float."""
-    from gwas_prs.errors import InputError
-    from gwas_prs.prs_local import sumstats_for_clumping
-    from gwas_prs.sumstats_format import SumstatsMetadata, write_gwas_ssf
-    from gwas_prs.table_io import variant_table_to_frame
+    from gwas_prs.core.errors import InputError
+    from gwas_prs.engine.table_io import variant_table_to_frame
+    from gwas_prs.formats.sumstats import SumstatsMetadata, write_gwas_ssf
+    from gwas_prs.methods.prs.prs_local import sumstats_for_clumping
 
     rows = silver_like["mt"].rows()
     expected = variant_table_to_frame(rows, {"p_value": rows.p_value, "beta": rows.beta})
@@ -373,8 +373,8 @@ def test_bed_scores_equal_hail_polygenic_scores(silver_like: dict) -> None:
     (3 thresholds, ALT effects), same mean imputation of the missing calls."""
     import hail as hl
 
-    from gwas_prs.prs_local import bed_polygenic_scores
-    from gwas_prs.scoring import polygenic_scores
+    from gwas_prs.methods.prs.prs_local import bed_polygenic_scores
+    from gwas_prs.methods.prs.scoring import polygenic_scores
 
     mt, silver, ids = silver_like["mt"], silver_like["bed"], silver_like["ids"]
     rng = np.random.default_rng(5)

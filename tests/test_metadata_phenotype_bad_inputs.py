@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import gwas_prs.gwas_stage as gwas_stage
+import gwas_prs.stages.gwas as gwas_stage
 from gwas_prs.cli.app import app
-from gwas_prs.errors import InputError
-from gwas_prs.gwas_stage import check_covariates_independent
-from gwas_prs.sample_metadata import read_sample_metadata
+from gwas_prs.core.errors import InputError
+from gwas_prs.formats.sample_metadata import read_sample_metadata
+from gwas_prs.stages.gwas import check_covariates_independent
 from tests.cli_helpers import invoke
 from tests.vcf_factory import vcf_lines, write_vcf
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwas_prs import model_evaluation as ev
+from gwas_prs.methods.model import evaluation as ev
 from tests.cli_helpers import invoke
 
 
@@ -71,7 +71,7 @@ def test_calibration_intercept_and_slope_match_statsmodels() -> None:
 def test_logistic_baseline_matches_statsmodels_logit() -> None:
     import statsmodels.api as sm
 
-    from gwas_prs.model_training import fit_logistic_baseline
+    from gwas_prs.methods.model.training import fit_logistic_baseline
 
     rng = np.random.default_rng(5)
     x = pd.DataFrame({"age": rng.uniform(30, 75, 300), "prs": rng.normal(size=300)})
@@ -88,7 +88,7 @@ def test_logistic_baseline_matches_statsmodels_logit() -> None:
 
 
 def test_xgboost_search_is_deterministic() -> None:
-    from gwas_prs.model_training import fit_xgboost
+    from gwas_prs.methods.model.training import fit_xgboost
 
     rng = np.random.default_rng(11)
     x = pd.DataFrame(rng.normal(size=(240, 4)), columns=["a", "b", "c", "d"])
@@ -107,8 +107,8 @@ def test_xgboost_search_is_deterministic() -> None:
 
 def test_ancestry_refit_reproduces_the_qc_forest() -> None:
     """assign_groups on new samples = what QC's assign_ancestry gives unlabelled samples."""
-    from gwas_prs.ancestry import assign_ancestry
-    from gwas_prs.model_artifacts import assign_groups
+    from gwas_prs.methods.ancestry.structure import assign_ancestry
+    from gwas_prs.methods.model.artifacts import assign_groups
 
     rng = np.random.default_rng(2)
     centres = {"AFR": (0.1, 0.0), "EUR": (-0.05, 0.08), "EAS": (-0.05, -0.08)}
@@ -133,7 +133,7 @@ def test_ancestry_refit_reproduces_the_qc_forest() -> None:
 
 
 def test_train_device_cuda_without_gpu_is_a_one_line_setup_error(no_jvm: None) -> None:
-    from gwas_prs.model_training import _gpu_present
+    from gwas_prs.methods.model.training import _gpu_present
 
     if _gpu_present()[0]:
         pytest.skip("this machine has a GPU")

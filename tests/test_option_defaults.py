@@ -1,4 +1,4 @@
-"""Each stage option is declared once (:mod:`gwas_prs.stage_options`), no JVM.
+"""Each stage option is declared once (:mod:`gwas_prs.core.stage_options`), no JVM.
 
 For every stage (ingest, qc, simulate-phenotype, gwas, prs, train) three places
 must agree on each option they share: the Typer command (its click parameters'
@@ -22,19 +22,19 @@ import click
 import pytest
 import typer.main
 
-from gwas_prs.errors import InputError
-from gwas_prs.pipeline_config import PIPELINE_STAGES, SCHEMA, Option, load_pipeline
-from gwas_prs.stage_options import GWAS, INGEST, PRS, STAGE_OPTIONS, TRAIN, format_number
+from gwas_prs.core.errors import InputError
+from gwas_prs.core.stage_options import GWAS, INGEST, PRS, STAGE_OPTIONS, TRAIN, format_number
+from gwas_prs.stages.pipeline_config import PIPELINE_STAGES, SCHEMA, Option, load_pipeline
 from tests.cli_helpers import invoke
 
 STAGES = ("ingest", "qc", "simulate-phenotype", "gwas", "prs", "train")
 CONFIGS = {
-    "ingest": "gwas_prs.ingest:IngestConfig",
-    "qc": "gwas_prs.qc_stage:QcConfig",
-    "simulate-phenotype": "gwas_prs.simulation:SimulationConfig",
-    "gwas": "gwas_prs.gwas_stage:GwasConfig",
-    "prs": "gwas_prs.prs_stage:PrsConfig",
-    "train": "gwas_prs.train_stage:TrainConfig",
+    "ingest": "gwas_prs.stages.ingest:IngestConfig",
+    "qc": "gwas_prs.stages.qc:QcConfig",
+    "simulate-phenotype": "gwas_prs.methods.gwas.simulation:SimulationConfig",
+    "gwas": "gwas_prs.stages.gwas:GwasConfig",
+    "prs": "gwas_prs.stages.prs:PrsConfig",
+    "train": "gwas_prs.stages.train:TrainConfig",
 }
 
 _HAIL = "Hail's option: the pipeline file's hail: section"
@@ -390,7 +390,7 @@ def test_a_choice_the_help_does_not_name_is_caught(
 def test_a_changed_nested_default_is_caught(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from gwas_prs.clumping import ClumpParameters
+    from gwas_prs.methods.prs.clumping import ClumpParameters
 
     monkeypatch.setattr(ClumpParameters.__dataclass_fields__["r2"], "default", 0.2)
     problems = disagreements(
@@ -404,19 +404,19 @@ def test_a_changed_nested_default_is_caught(
 
 
 def _check_gwas_test(value: str) -> None:
-    from gwas_prs.gwas_stage import GwasConfig
+    from gwas_prs.stages.gwas import GwasConfig
 
     GwasConfig(run_dir="r", phenotypes_file="p.tsv", traits=("t",), test=value).validate()
 
 
 def _check_train_device(value: str) -> None:
-    from gwas_prs.train_stage import TrainConfig
+    from gwas_prs.stages.train import TrainConfig
 
     TrainConfig(run_dir="r", trait="t", device=value).validate()
 
 
 def _check_reference_genome(value: str) -> None:
-    from gwas_prs.reference import reference_contigs
+    from gwas_prs.core.reference import reference_contigs
 
     reference_contigs(value)
 
@@ -487,10 +487,10 @@ def test_list_options_read_back_their_command_line_default() -> None:
 
 
 def test_the_library_constants_are_the_declarations() -> None:
-    from gwas_prs.association import TESTS
-    from gwas_prs.model_training import DEVICES
-    from gwas_prs.reference import SUPPORTED_REFERENCES
-    from gwas_prs.scoring import DEFAULT_THRESHOLDS
+    from gwas_prs.core.reference import SUPPORTED_REFERENCES
+    from gwas_prs.methods.gwas.association import TESTS
+    from gwas_prs.methods.model.training import DEVICES
+    from gwas_prs.methods.prs.scoring import DEFAULT_THRESHOLDS
 
     assert TESTS is GWAS.choices("test")
     assert DEVICES is TRAIN.choices("device")

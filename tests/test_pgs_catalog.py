@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gwas_prs.errors import InputError
-from gwas_prs.pgs_catalog import (
+from gwas_prs.core.errors import InputError
+from gwas_prs.formats.pgs_catalog import (
     CATEGORIES,
     ScoringMetadata,
     harmonise,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gwas_prs.errors import InputError
-from gwas_prs.phenotypes import read_phenotypes
+from gwas_prs.core.errors import InputError
+from gwas_prs.formats.phenotypes import read_phenotypes
 
 
 def write(tmp_path: Path, text: str, name: str = "pheno.tsv") -> str:

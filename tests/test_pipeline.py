@@ -65,8 +65,8 @@ def comparable(value: object) -> object:
 
 
 def plan_of(*args: str) -> dict[str, tuple[str, str]]:
-    from gwas_prs.pipeline import plan
-    from gwas_prs.pipeline_config import load_pipeline
+    from gwas_prs.stages.pipeline import plan
+    from gwas_prs.stages.pipeline_config import load_pipeline
 
     options = dict(zip(args[1::2], args[2::2], strict=True))
     the_plan = plan(
@@ -156,7 +156,7 @@ def test_real_phenotypes_plan_without_hwe_in_controls(no_jvm: None, tmp_path: Pa
 
 
 def test_example_pipelines_validate(no_jvm: None) -> None:
-    from gwas_prs.pipeline_config import load_pipeline
+    from gwas_prs.stages.pipeline_config import load_pipeline
 
     demo = load_pipeline(str(REPO / "examples" / "pipeline.yaml"))
     assert len(demo.vcfs) == 1 and demo.traits == ("disease",)
@@ -205,7 +205,7 @@ def test_uninterrupted_run_and_status(reference_run: Path) -> None:
     assert list(stages) == names
     assert all(stages[n]["status"] == "complete" for n in names)
     assert all(len(stages[n]["pipeline"]["parameters_hash"]) == 12 for n in names)
-    from gwas_prs.pipeline import status_rows
+    from gwas_prs.stages.pipeline import status_rows
 
     rows = {r["stage"]: r for r in status_rows(str(reference_run))}
     assert list(rows) == names and {r["status"] for r in rows.values()} == {"complete"}
@@ -246,8 +246,8 @@ def test_engines_agree_on_every_stage(reference_run: Path, tmp_path: Path) -> No
     """
     import dataclasses
 
-    from gwas_prs.pipeline import execute, plan
-    from gwas_prs.pipeline_config import load_pipeline
+    from gwas_prs.stages.pipeline import execute, plan
+    from gwas_prs.stages.pipeline_config import load_pipeline
     from tests.engine_comparison import compare_runs, table
 
     hail_run = tmp_path / "hail-engine"
@@ -369,7 +369,7 @@ def test_copied_run_works_without_the_original(
     re-runs from another working directory on the copy's own simulated phenotypes."""
     import shutil
 
-    from gwas_prs.pipeline import status_rows
+    from gwas_prs.stages.pipeline import status_rows
 
     copy = tmp_path / "copied run"
     shutil.copytree(reference_run, copy)

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-# `gwas_prs.ingest` must be imported before `no_jvm` patches hail_context.start_hail;
+# `gwas_prs.stages.ingest` must be imported before `no_jvm` patches hail_context.start_hail;
 # otherwise its `from ... import start_hail` binds the patch for the rest of the session.
-import gwas_prs.ingest  # noqa: F401
-from gwas_prs.errors import InputError, StageNotCompleteError
-from gwas_prs.phenotypes import read_binary_trait
-from gwas_prs.qc_stage import QcConfig, run_qc
+import gwas_prs.stages.ingest  # noqa: F401
+from gwas_prs.core.errors import InputError, StageNotCompleteError
+from gwas_prs.formats.phenotypes import read_binary_trait
+from gwas_prs.stages.qc import QcConfig, run_qc
 
 
 def test_defaults_are_the_design_defaults() -> None:

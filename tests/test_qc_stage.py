@@ -68,7 +68,7 @@ def _plink_fileset(
 
 
 def _plink2(*args: str) -> None:
-    from gwas_prs.processes import run_command
+    from gwas_prs.core.processes import run_command
 
     run_command(
         ["plink2", "--threads", "1", "--memory", "2000", *args], what="compute reference values"
@@ -268,7 +268,7 @@ def test_king_matches_plink2(qc_run: dict[str, Any]) -> None:
 def test_hwe_in_controls_uses_only_the_controls(qc_run: dict[str, Any]) -> None:
     import hail as hl
 
-    from gwas_prs.variant_qc import VariantThresholds, variant_qc_table
+    from gwas_prs.methods.qc.variant_qc import VariantThresholds, variant_qc_table
 
     mt = hl.read_matrix_table(f"{qc_run['run_dir']}/silver/genotypes.mt")
     mt = mt.filter_rows(mt.locus.contig == "22")
@@ -293,8 +293,8 @@ def test_call_rate_filters_match_plink2_with_missing_genotypes(qc_run: dict[str,
     """
     import hail as hl
 
-    from gwas_prs.sample_qc import call_rate_expr
-    from gwas_prs.variant_qc import EPSILON, VariantThresholds, variant_qc_table
+    from gwas_prs.methods.qc.sample_qc import call_rate_expr
+    from gwas_prs.methods.qc.variant_qc import EPSILON, VariantThresholds, variant_qc_table
 
     run_dir = qc_run["run_dir"]
     mt = hl.read_matrix_table(f"{run_dir}/bronze/genotypes.mt")
@@ -330,7 +330,7 @@ def test_sex_check_flags_mismatches_on_simulated_chrx(hail_context: None) -> Non
     """The bundled data have no chrX; simulate one (Balding-Nichols) with 40 males."""
     import hail as hl
 
-    from gwas_prs.sample_qc import sex_check
+    from gwas_prs.methods.qc.sample_qc import sex_check
 
     mt = hl.balding_nichols_model(1, 100, 600, reference_genome="GRCh37")
     mt = mt.key_cols_by(s=hl.str(mt.sample_idx))
@@ -359,8 +359,8 @@ def test_qc_without_sample_metadata(hail_context: None, bundled_1kg: dict, tmp_p
     per-population parts and says so (it used to fail inside Hail, exit 5)."""
     import hail as hl
 
-    from gwas_prs.ingest import IngestConfig, run_ingest
-    from gwas_prs.qc_stage import QcConfig, run_qc
+    from gwas_prs.stages.ingest import IngestConfig, run_ingest
+    from gwas_prs.stages.qc import QcConfig, run_qc
 
     run_dir = str(tmp_path / "run")
     run_ingest(IngestConfig(vcfs=(str(bundled_1kg["vcfs"][21]),), run_dir=run_dir))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gwas_prs.ancestry import assign_ancestry
-from gwas_prs.qc_reports import histogram_figure, pc_scatter, qc_report, scree_plot
-from gwas_prs.sample_qc import heterozygosity_outliers, kinship_degree
+from gwas_prs.methods.ancestry.structure import assign_ancestry
+from gwas_prs.methods.qc.sample_qc import heterozygosity_outliers, kinship_degree
+from gwas_prs.reports.qc import histogram_figure, pc_scatter, qc_report, scree_plot
 
 
 def test_heterozygosity_outliers_use_the_kept_samples_only() -> None:

@@ -19,7 +19,7 @@ def sumstats(run: Path) -> pd.DataFrame:
 
 
 def test_views_and_their_row_counts(demo_run: tuple[Path, str], no_jvm: None) -> None:
-    from gwas_prs.query import table_counts
+    from gwas_prs.stages.query import table_counts
 
     run = demo_run[0]
     counts = {name: rows for name, rows, _, _ in table_counts(str(run))}
@@ -50,7 +50,7 @@ def test_views_and_their_row_counts(demo_run: tuple[Path, str], no_jvm: None) ->
 def test_locked_views_equal_the_plain_views(demo_run: tuple[Path, str], no_jvm: None) -> None:
     """The query connection has no file access (issue 14); its views, served from pyarrow
     datasets and in-memory tables, hold the same rows as DuckDB reading the files."""
-    from gwas_prs.query import connect
+    from gwas_prs.stages.query import connect
 
     run = demo_run[0]
     manifest = (run / "manifest.json").read_bytes()
@@ -74,7 +74,7 @@ def test_locked_views_equal_the_plain_views(demo_run: tuple[Path, str], no_jvm: 
 def test_query_numbers_match_pandas(
     demo_run: tuple[Path, str], tmp_path: Path, no_jvm: None
 ) -> None:
-    from gwas_prs.query import run_query
+    from gwas_prs.stages.query import run_query
 
     run = demo_run[0]
     frame = sumstats(run)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from gwas_prs.errors import InputError, RunFolderBusyError
-from gwas_prs.run_folder import (
+from gwas_prs.core.errors import InputError, RunFolderBusyError
+from gwas_prs.core.run_folder import (
     RunFolder,
     load_manifest,
     require_complete,
@@ -34,7 +34,7 @@ from tests.vcf_factory import vcf_lines, write_vcf
 
 HOLD_LOCK = """
 import sys, time
-from gwas_prs.run_folder import RunFolder, run_lock
+from gwas_prs.core.run_folder import RunFolder, run_lock
 with run_lock(RunFolder(sys.argv[1]), "ingest"):
     print("locked", flush=True)
     time.sleep(120)
@@ -107,7 +107,7 @@ def test_lock_is_reentrant_and_released(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from gwas_prs.run_folder import RunFolder, run_lock\n"
+            "import sys; from gwas_prs.core.run_folder import RunFolder, run_lock\n"
             "with run_lock(RunFolder(sys.argv[1])): print('ok')",
             run.root,
         ],
@@ -166,7 +166,7 @@ def test_version_1_manifests_are_migrated(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_stage_inputs_inside_the_run_are_stored_relative(tmp_path: Path) -> None:
-    from gwas_prs.run_folder import InputFile
+    from gwas_prs.core.run_folder import InputFile
 
     run = RunFolder(str(tmp_path / "run"))
     inside = run.path("simulated", "t", "phenotypes.tsv")
@@ -192,7 +192,7 @@ def test_full_disk_is_one_line_and_leaves_nothing_complete(
     no_jvm: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = complete_qc_run(tmp_path / "run")
-    import gwas_prs.run_folder as run_folder
+    import gwas_prs.core.run_folder as run_folder
 
     real_save = run_folder.save_manifest
 
@@ -223,7 +223,7 @@ def test_full_disk_is_one_line_and_leaves_nothing_complete(
 def test_unwritable_run_folder_is_refused_up_front(
     no_jvm: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int, message: str
 ) -> None:
-    import gwas_prs.run_folder as run_folder
+    import gwas_prs.core.run_folder as run_folder
 
     run = tmp_path / "run"
     real_open = os.open

@@ -1,7 +1,7 @@
 """`gwas-prs query` and `gwas-prs export` never damage a run folder (issue 14); no JVM.
 
 The run folders here are built by hand: a ``manifest.json`` plus one tiny file per
-view of :mod:`gwas_prs.query`, so every view exists and no stage (no Hail) runs.
+view of :mod:`gwas_prs.stages.query`, so every view exists and no stage (no Hail) runs.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def run(tmp_path: Path) -> Path:
 
 
 def test_every_view_returns_the_same_rows_on_the_locked_connection(run: Path) -> None:
-    from gwas_prs.query import connect
+    from gwas_prs.stages.query import connect
 
     locked, views = connect(str(run))
     open_, _ = connect(str(run), read_only=False)
@@ -233,7 +233,7 @@ def test_sql_that_reads_outside_files_fails(
 def test_copy_on_the_library_connection_fails(run: Path, tmp_path: Path) -> None:
     import duckdb
 
-    from gwas_prs.query import connect
+    from gwas_prs.stages.query import connect
 
     before = snapshot(run)
     con, _ = connect(str(run))
@@ -290,8 +290,8 @@ def test_empty_sql_is_one_line(run: Path, sql: str, no_jvm: None) -> None:
 
 
 def test_empty_sql_in_the_library(run: Path) -> None:
-    from gwas_prs.errors import InputError
-    from gwas_prs.query import run_query
+    from gwas_prs.core.errors import InputError
+    from gwas_prs.stages.query import run_query
 
     for sql in ("", " \n", "-- a comment\n", ";"):
         with pytest.raises(InputError, match="pass a SQL statement"):

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from gwas_prs.errors import InputError
-from gwas_prs.sumstats_format import (
+from gwas_prs.core.errors import InputError
+from gwas_prs.formats.sumstats import (
     SumstatsMetadata,
     read_gwas_ssf,
     read_gwas_ssf_metadata,

@@ -57,7 +57,7 @@ def bgzf_bytes(text: bytes) -> bytes:
     """``text`` as BGZF (with the EOF block)."""
     import io
 
-    from gwas_prs.bgzf import BgzfWriter
+    from gwas_prs.formats.bgzf import BgzfWriter
 
     class _Keep(io.BytesIO):
         def close(self) -> None:  # keep the buffer readable after BgzfWriter.close

@@ -1,0 +1,392 @@
+"""The parameters of the stage commands, declared once.
+
+Every stage (``ingest``, ``qc``, ``simulate-phenotype``, ``gwas``, ``prs``,
+``train``) has one :class:`StageOptions`: its parameters, each with its name
+(the same on the command line, ``gwas-prs qc --min-maf``, and in the pipeline
+file, ``qc: {min-maf: …}``), the field of the stage's config dataclass it sets
+(``QcConfig.min_maf``), its kind, default, choices and help text. Three places
+read them, so they cannot drift apart:
+
+- the config dataclasses take their field defaults from here
+  (``min_maf: float = QC.default("min-maf")``), and their one ``validate()``
+  checks choices with :meth:`StageOptions.check_choice`;
+- :data:`gwas_prs.stages.pipeline_config.SCHEMA` builds the pipeline file's stage
+  sections from here (the declaration order is the order of the "allowed keys"
+  in its error messages);
+- the Typer commands take their defaults and help from here
+  (``= QC.cli_default("min-maf")``; list options are comma-separated text on the
+  command line, read with :meth:`StageOptions.parse`).
+
+What is not declared here: the options every stage command shares (``--run``,
+``--overwrite``, and Hail's ``--cores``, ``--driver-memory``, ``--engine``,
+``--seed``, which are the ``hail:`` section of a pipeline file) live in
+:mod:`gwas_prs.cli.options`; the input files (``--samples``, ``--phenotypes``)
+are ``inputs:`` of a pipeline file. ``tests/test_option_defaults.py`` checks
+that the commands, the schema and the dataclasses agree, and lists every
+option that one of them has and another has not, with the reason.
+
+This module imports nothing heavy: the CLI imports it when it prints ``--help``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gwas_prs.core.errors import InputError
+
+#: Kinds of value (as in the pipeline file): ``int``, ``float``, ``bool``, ``str``,
+#: ``path``, and the lists ``str-list``/``float-list`` (comma-separated text on the
+#: command line, a YAML list or comma-separated text in a pipeline file).
+KINDS: tuple[str, ...] = ("int", "float", "bool", "str", "path", "str-list", "float-list")
+LIST_KINDS: tuple[str, ...] = ("str-list", "float-list")
+
+
+@dataclass(frozen=True)
+class StageOption:
+    """One parameter of a stage.
+
+    ``field`` is the config dataclass field it sets: by default the name with
+    underscores (``min-maf`` → ``min_maf``), a dotted path into a nested
+    dataclass (``clump.r2``), or ``""`` when no field takes it as it is
+    (``simulate-phenotype --quantitative`` sets ``prevalence`` to None).
+    ``required``: a pipeline file must give it (it has no default).
+    """
+
+    name: str
+    kind: str
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    required: bool = False
+    field: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: unknown kind {self.kind!r}")
+
+    @property
+    def flag(self) -> str:
+        """The command-line option, ``--min-maf``."""
+        return f"--{self.name}"
+
+    @property
+    def attribute(self) -> str:
+        """The config dataclass field (``""``: none), see the class docstring."""
+        return self.name.replace("-", "_") if self.field is None else self.field
+
+    @property
+    def cli_default(self) -> Any:
+        """The default as the command line shows and reads it (lists as comma-separated text)."""
+        if self.kind == "float-list":
+            return ",".join(format_number(x) for x in self.default)
+        if self.kind == "str-list":
+            return ",".join(self.default or ())
+        return self.default
+
+    def parse(self, text: str) -> tuple[Any, ...]:
+        """A list option's command-line text → the tuple its config field holds.
+
+        Raises
+        ------
+        InputError
+            A ``float-list`` item is not a number.
+        """
+        if self.kind not in LIST_KINDS:
+            raise TypeError(f"{self.flag} is not a list option")
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        if self.kind == "str-list":
+            return tuple(items)
+        try:
+            return tuple(float(x) for x in items)
+        except ValueError:
+            raise InputError(
+                f"{self.flag} '{text}': give comma-separated numbers, e.g. 5e-8,1e-4,0.01,1"
+            ) from None
+
+
+class StageOptions:
+    """The declared parameters of one stage, in order; looked up by name."""
+
+    def __init__(self, stage: str, *options: StageOption) -> None:
+        self.stage = stage
+        self.options: dict[str, StageOption] = {}
+        for option in options:
+            if option.name in self.options:
+                raise ValueError(f"{stage}: {option.flag} declared twice")
+            self.options[option.name] = option
+
+    def __iter__(self) -> Iterator[StageOption]:
+        return iter(self.options.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.options
+
+    def __getitem__(self, name: str) -> StageOption:
+        try:
+            return self.options[name]
+        except KeyError:
+            raise KeyError(
+                f"{self.stage} declares no option {name!r}; it has {', '.join(self.options)}"
+            ) from None
+
+    def default(self, name: str) -> Any:
+        """The default, as the config dataclass field holds it (lists as tuples)."""
+        return self[name].default
+
+    def cli_default(self, name: str) -> Any:
+        """The default as the Typer command declares it (see :attr:`StageOption.cli_default`)."""
+        return self[name].cli_default
+
+    def help(self, name: str) -> str:
+        return self[name].help
+
+    def choices(self, name: str) -> tuple[str, ...]:
+        return self[name].choices
+
+    def parse(self, name: str, text: str) -> tuple[Any, ...]:
+        """A list option's command-line text as a tuple (see :meth:`StageOption.parse`)."""
+        return self[name].parse(text)
+
+    def check_choice(self, name: str, value: object) -> None:
+        """Raise :class:`InputError` (``--test x: choose one of …``) unless ``value`` is a choice."""
+        choices = self.choices(name)
+        if value not in choices:
+            raise InputError(f"--{name} {value}: choose one of {', '.join(choices)}")
+
+
+def format_number(value: float) -> str:
+    """The shorter of the ``0.01`` and ``1e-2`` forms, exact (``5e-8``, ``1e-4``, ``0.05``, ``1``)."""
+    plain = repr(float(value)).removesuffix(".0")
+    mantissa, _, exponent = f"{value:e}".partition("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    scientific = f"{mantissa}e{int(exponent)}"
+    if float(scientific) == value and len(scientific) < len(plain):
+        return scientific
+    return plain
+
+
+INGEST = StageOptions(
+    "ingest",
+    StageOption(
+        "sample-id-column",
+        "str",
+        help="Column of --samples holding the sample IDs [default: detected].",
+    ),
+    StageOption(
+        "reference-genome",
+        "str",
+        "GRCh37",
+        help="Reference genome of the input coordinates: GRCh37 or GRCh38. 'chr1' and '1' are both accepted.",
+        choices=("GRCh37", "GRCh38"),
+    ),
+    StageOption(
+        "keep-symbolic",
+        "bool",
+        False,
+        help="Keep symbolic/structural alleles (<CN0>, <DEL>, *, breakends).",
+    ),
+    StageOption(
+        "skip-unknown-contigs",
+        "bool",
+        False,
+        help="Drop records on contigs the reference lacks instead of failing.",
+    ),
+)
+
+QC = StageOptions(
+    "qc",
+    StageOption(
+        "min-sample-call-rate",
+        "float",
+        0.97,
+        help="Drop samples with a lower call rate (0–1).",
+    ),
+    StageOption(
+        "het-sd",
+        "float",
+        3.0,
+        help="Drop heterozygosity (F) outliers beyond this many SDs of the mean.",
+    ),
+    StageOption(
+        "min-variant-call-rate",
+        "float",
+        0.95,
+        help="Drop variants with a lower call rate (0–1).",
+    ),
+    StageOption(
+        "min-maf",
+        "float",
+        0.01,
+        help="Drop variants with a lower minor allele frequency (0–0.5).",
+    ),
+    StageOption(
+        "hwe-p",
+        "float",
+        1e-6,
+        help="Drop variants with an HWE exact mid-p value below this (like plink2 --hwe P midp).",
+    ),
+    StageOption(
+        "hwe-controls-only",
+        "bool",
+        False,
+        help="Test HWE in the controls of --trait only (needs --phenotypes).",
+    ),
+    StageOption(
+        "trait",
+        "str",
+        help="Binary trait column (0/1, 1/2 or control/case) of --phenotypes.",
+    ),
+    StageOption(
+        "kinship",
+        "float",
+        0.0884,
+        help="KING kinship above which pairs are related (0.0884 = 2nd degree).",
+    ),
+    StageOption(
+        "prune-r2",
+        "float",
+        0.2,
+        help="LD-pruning r² for the SNPs of heterozygosity/KING/PCA.",
+    ),
+    StageOption("prune-window-kb", "int", 500, help="LD-pruning window in kb."),
+    StageOption("n-pcs", "int", 10, help="Principal components to compute."),
+    # On the command line qc's seed is Hail's --seed (cli/options.py), 0 when not given.
+    StageOption("seed", "int", 0, help="Seed of qc's random steps (the ancestry random forest)."),
+)
+
+SIMULATION = StageOptions(
+    "simulate-phenotype",
+    StageOption(
+        "trait",
+        "str",
+        help="Trait (a column of the phenotype file).",
+        required=True,
+    ),
+    StageOption("h2", "float", 0.5, help="Heritability on the liability scale (0–1)."),
+    StageOption("n-causal", "int", 300, help="Number of causal variants (MAF ≥ 1%)."),
+    StageOption("prevalence", "float", 0.15, help="Fraction of cases (binary trait)."),
+    StageOption(
+        "quantitative",
+        "bool",
+        False,
+        help="Simulate a quantitative trait instead.",
+        field="",  # SimulationConfig.prevalence = None
+    ),
+    StageOption(
+        "covariate-effects",
+        "bool",
+        False,
+        help="Add age and sex columns that shift the liability.",
+    ),
+    StageOption("seed", "int", 42, help="Seed for causal variants, effects and noise."),
+)
+
+GWAS = StageOptions(
+    "gwas",
+    StageOption(
+        "trait",
+        "str-list",
+        help="Trait column to test; repeat for several traits (one pass).",
+        field="traits",  # a pipeline file may leave it out: the simulated trait
+    ),
+    StageOption(
+        "covariates",
+        "str-list",
+        (),
+        help="Comma-separated covariate columns, e.g. age,sex.",
+    ),
+    StageOption("n-pcs", "int", 10, help="Principal components from qc used as covariates."),
+    StageOption(
+        "test",
+        "str",
+        "firth",
+        help="Binary traits: firth (Wald with Firth fallback), wald, lrt or score.",
+        choices=("firth", "wald", "lrt", "score"),
+    ),
+    StageOption("split-seed", "int", 42, help="Seed of the discovery/target split."),
+)
+
+PRS = StageOptions(
+    "prs",
+    StageOption(
+        "clump-r2",
+        "float",
+        0.1,
+        help="LD r² above which variants join an index variant's clump.",
+        field="clump.r2",
+    ),
+    StageOption("clump-kb", "int", 250, help="Clumping window (kb each side).", field="clump.kb"),
+    StageOption(
+        "clump-p1",
+        "float",
+        1.0,
+        help="p-value threshold for index variants.",
+        field="clump.p1",
+    ),
+    StageOption(
+        "clump-p2",
+        "float",
+        1.0,
+        help="p-value threshold for clumped variants.",
+        field="clump.p2",
+    ),
+    StageOption(
+        "thresholds",
+        "float-list",
+        (5e-8, 1e-5, 1e-4, 1e-3, 0.01, 0.05, 0.1, 0.5, 1.0),
+        help="p-value thresholds scored in one pass (comma-separated).",
+    ),
+    StageOption(
+        "weights",
+        "path",
+        help="Score a PGS Catalog scoring file instead of this run's GWAS.",
+        field="weights_file",
+    ),
+    StageOption(
+        "allow-palindromic",
+        "bool",
+        False,
+        help="Keep A/T and C/G SNPs of --weights (strand ambiguous).",
+    ),
+    StageOption(
+        "min-overlap",
+        "float",
+        0.5,
+        help="Stop when fewer --weights than this fraction match the cohort.",
+    ),
+    StageOption(
+        "allow-build-mismatch",
+        "bool",
+        False,
+        help="Score --weights whose #genome_build differs from the cohort's (positions "
+        "must then match by chance only: use a file harmonised to the cohort's build).",
+    ),
+)
+
+TRAIN = StageOptions(
+    "train",
+    StageOption(
+        "device",
+        "str",
+        "cpu",
+        help="XGBoost device: cpu, cuda (an NVIDIA GPU; stops if there is none) or auto "
+        "(cuda when present, else cpu).",
+        choices=("cpu", "cuda", "auto"),
+    ),
+    StageOption("folds", "int", 5, help="Cross-validation folds of the hyper-parameter search."),
+    StageOption("n-trials", "int", 30, help="Parameter sets tried by the randomised search."),
+    StageOption("seed", "int", 42, help="Seed of the search, the folds and the bootstrap."),
+    StageOption(
+        "features",
+        "str-list",
+        ("prs", "pcs", "covariates"),
+        help="XGBoost inputs, comma-separated from prs, pcs, covariates.",
+    ),
+)
+
+#: Every stage's declarations, by the stage's name (the pipeline file's ``stages:`` keys).
+STAGE_OPTIONS: dict[str, StageOptions] = {
+    options.stage: options for options in (INGEST, QC, SIMULATION, GWAS, PRS, TRAIN)
+}

@@ -1,0 +1,1 @@
+"""Hail start-up, the engine switch (numpy kernels or Hail), Hail error mapping, table round trips, local threads."""

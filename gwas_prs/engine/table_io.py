@@ -1,0 +1,181 @@
+"""Moving tables between Hail and pandas without the slow paths.
+
+:meth:`hail.Table.to_pandas` collects every row as Python objects (about 15 s
+for the 154k rows of a GWAS), and :meth:`hail.Table.from_pandas` type-checks
+every value in Python before parallelising it (21 s for 17,000 rows of six
+columns), ignores the column types a caller needs (an int64 ``position`` where
+``hl.locus`` wants int32) and keeps NaN as a present value. Both directions
+therefore go through a TSV file in Hail's temporary folder (``RUN/tmp/hail``:
+local, or ``gs://`` for a run folder on Cloud Storage, where every executor can
+read it): Hail writes or reads it in the JVM, pandas in C, and floats are written
+with 17 significant digits (``%.17g``), so every float64 survives the trip exactly
+(Hail's own ``str()`` of a float keeps only 6 digits). It is one implementation for
+both engines (:mod:`gwas_prs.engine.switch`), so the round trip cannot differ between them.
+
+Missing values are ``NA`` in the files; a string column whose value is the text
+``NA`` therefore comes back missing, and a float NaN goes in as missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from gwas_prs.core import storage
+
+logger = logging.getLogger(__name__)
+
+
+def _storage_path(hail_path: str) -> str:
+    """A path of Hail's temporary folder as :mod:`gwas_prs.core.storage` takes it."""
+    return hail_path.removeprefix("file://")
+
+
+def exact_str_expr(value: Any) -> Any:
+    """A float64 expression as text that parses back to the same double (``%.17g``)."""
+    import hail as hl
+
+    return hl.format("%.17g", value)
+
+
+def _pandas_dtype(dtype: Any) -> str:
+    import hail as hl
+
+    if dtype == hl.tstr:
+        return "object"
+    if dtype == hl.tbool:
+        return "boolean"
+    if dtype in (hl.tint32, hl.tint64):
+        return "Int64"
+    if dtype in (hl.tfloat32, hl.tfloat64):
+        return "float64"
+    raise TypeError(f"table_to_frame: unsupported column type {dtype}")
+
+
+def table_to_frame(ht: Any, columns: Mapping[str, Any]) -> pd.DataFrame:
+    """Columns (row expressions of ``ht`` of type str, bool, int or float) as a frame.
+
+    Rows keep the table's order. Int columns come back as pandas ``Int64``,
+    bool columns as ``boolean`` (both nullable), floats as float64 (missing =
+    NaN), strings as object (missing = None).
+    """
+    import hail as hl
+
+    staged = ht.select(**{f"__c{k}": e for k, e in enumerate(columns.values())})
+    staged = staged.key_by().select_globals()
+    flat = staged.select(**{name: staged[f"__c{k}"] for k, name in enumerate(columns)})
+    types = {name: flat[name].dtype for name in columns}
+    text = {
+        n: hl.or_missing(hl.is_defined(flat[n]), exact_str_expr(flat[n]))
+        if t in (hl.tfloat32, hl.tfloat64)
+        else flat[n]
+        for n, t in types.items()
+    }
+    path = hl.utils.new_temp_file("table", "tsv")
+    flat.select(**text).export(path)
+    try:
+        with storage.open_binary(_storage_path(path)) as handle:
+            frame = pd.read_csv(
+                handle,
+                sep="\t",
+                dtype={n: _pandas_dtype(t) for n, t in types.items() if t != hl.tbool},
+                keep_default_na=False,
+                na_values={n: ["NA"] for n in types},
+                float_precision="round_trip",
+            )
+    finally:
+        storage.remove(_storage_path(path))
+    for name, dtype in types.items():
+        if dtype == hl.tstr:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        elif dtype == hl.tbool:
+            frame[name] = frame[name].map({"true": True, "false": False, True: True, False: False})
+            frame[name] = frame[name].astype("boolean")
+    return frame[list(columns)]
+
+
+def cols_in_column_order(mt: Any, *fields: str) -> pd.DataFrame:
+    """Column fields of ``mt`` as a frame **in column order** (the order of
+    :func:`hail.export_plink`'s .fam and of every entry array), with the column key.
+
+    :meth:`hail.MatrixTable.cols` returns a table sorted by the column key, which
+    is not the column order when the sample IDs of the VCF are not sorted.
+    """
+    cols = mt.add_col_index("_column_index").cols()
+    frame = cols.select("_column_index", *fields).to_pandas()
+    frame = frame.sort_values("_column_index").drop(columns="_column_index")
+    return frame.reset_index(drop=True)
+
+
+def frame_to_table(
+    frame: pd.DataFrame, types: Mapping[str, Any], key: list[str] | None = None
+) -> Any:
+    """A frame as a Hail Table with the given column types (str, bool, int32/64, float64).
+
+    The frame is written to a file in Hail's temporary folder, which must stay
+    until the table is used (Hail reads lazily); ``RUN/tmp`` is such a folder.
+    Missing values (None/NaN/NA) become missing. Keyed by ``key`` when given.
+    """
+    import hail as hl
+
+    frame = frame[list(types)]
+    path = hl.utils.new_temp_file("frame", "tsv")
+    text = frame.copy()
+    for name, dtype in types.items():
+        if dtype == hl.tbool:
+            text[name] = frame[name].map({True: "true", False: "false"})
+        elif dtype in (hl.tfloat32, hl.tfloat64):
+            text[name] = [repr(float(v)) if pd.notna(v) else "NA" for v in frame[name]]
+    with storage.open_binary(_storage_path(path), "wb") as handle:
+        handle.write(text.to_csv(sep="\t", index=False, na_rep="NA").encode())
+    table = hl.import_table(path, types=dict(types), missing="NA", quote=None)
+    return table.key_by(*key) if key else table
+
+
+def variant_frame_to_table(
+    frame: pd.DataFrame,
+    values: Mapping[str, Any],
+    reference_genome: Any,
+    columns: tuple[str, str, str, str] = ("contig", "position", "ref", "alt"),
+) -> Any:
+    """A frame of bi-allelic variants as a Table keyed by ``locus``, ``alleles``.
+
+    ``columns`` names the frame's contig, position, REF and ALT columns;
+    ``values`` maps the other columns to keep to their Hail types.
+    """
+    import hail as hl
+
+    contig, position, ref, alt = columns
+    types = {contig: hl.tstr, position: hl.tint32, ref: hl.tstr, alt: hl.tstr, **values}
+    table = frame_to_table(frame, types)
+    table = table.key_by(
+        locus=hl.locus(table[contig], table[position], reference_genome=reference_genome),
+        alleles=[table[ref], table[alt]],
+    )
+    return table.select(*values)
+
+
+def variant_table_to_frame(
+    ht: Any,
+    values: Mapping[str, Any],
+    names: tuple[str, str, str, str] = ("chromosome", "position", "ref", "alt"),
+) -> pd.DataFrame:
+    """A Table keyed by ``locus``, ``alleles`` (bi-allelic) as a frame: contig,
+    position (int64), REF and ALT columns named by ``names``, then ``values``
+    (name → row expression)."""
+    contig, position, ref, alt = names
+    frame = table_to_frame(
+        ht,
+        {
+            contig: ht.locus.contig,
+            position: ht.locus.position,
+            ref: ht.alleles[0],
+            alt: ht.alleles[1],
+            **values,
+        },
+    )
+    frame[position] = frame[position].astype("int64")
+    return frame

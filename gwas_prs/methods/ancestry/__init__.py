@@ -1,0 +1,1 @@
+"""Population structure: LD pruning, HWE-normalised PCA, ancestry assignment."""

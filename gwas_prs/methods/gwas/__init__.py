@@ -1,0 +1,1 @@
+"""Association tests, splits, simulated traits."""

@@ -1,0 +1,283 @@
+"""Association tests per variant (GWAS), several traits in one pass.
+
+:func:`association_tests` wraps :func:`hail.linear_regression_rows` (all
+quantitative traits together, one pass, each trait with its own non-missing
+samples) and :func:`hail.logistic_regression_rows` (binary traits; Wald, LRT,
+score or Firth; ``firth`` here means *Wald with Firth fallback*, as PLINK 2's
+``--glm firth-fallback``: variants whose Wald fit does not converge, or whose
+case/control counts make it unstable, are re-fitted with Firth's penalised
+likelihood).
+
+The genotype is the ALT allele count; missing genotypes are mean-imputed per
+variant (Hail's rule — PLINK drops such samples per variant instead, which only
+matters for variants with missing calls; after QC there are few).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from gwas_prs.core.errors import InputError
+from gwas_prs.core.stage_options import GWAS
+from gwas_prs.formats.silver_bed import SilverBed, column_indices
+
+logger = logging.getLogger(__name__)
+
+TESTS: tuple[str, ...] = GWAS.choices("test")
+
+
+@dataclass(frozen=True)
+class TraitSpec:
+    """A trait to test: its name and whether it is binary (0/1)."""
+
+    name: str
+    binary: bool
+
+
+def lambda_gc(p_values: Sequence[float] | np.ndarray) -> float:
+    """Genomic inflation λGC: median χ²(1) of the p-values / 0.4549 (its null median)."""
+    p = np.asarray(p_values, dtype=float)
+    p = p[np.isfinite(p) & (p > 0) & (p <= 1)]
+    if p.size == 0:
+        return float("nan")
+    chi2 = stats.chi2.isf(p, df=1)
+    return float(np.median(chi2) / stats.chi2.ppf(0.5, df=1))
+
+
+def association_tests(
+    mt: Any,
+    traits: Sequence[TraitSpec],
+    phenotype: Mapping[str, str],
+    covariates: Sequence[str],
+    *,
+    test: str = "firth",
+    silver: SilverBed | None = None,
+) -> dict[str, Any]:
+    """Run one association test per variant and trait.
+
+    Parameters
+    ----------
+    mt : :class:`hail.MatrixTable`
+        Genotypes (``GT``) of the samples to test (discovery set).
+    traits
+        Traits to test.
+    phenotype
+        Trait name → name of a float64 column field of ``mt`` (0/1 for binary).
+    covariates
+        Names of float64 column fields; the intercept is added here.
+    test
+        For binary traits: ``firth`` (Wald with Firth fallback), ``wald``,
+        ``lrt``, ``score``. Quantitative traits always use linear regression.
+    silver
+        The silver .bed kept by qc (:mod:`gwas_prs.formats.silver_bed`), when ``mt``'s
+        rows are exactly its rows (the silver MatrixTable with column fields
+        added): the local Wald fits then read their genotypes from it instead
+        of exporting them from ``mt``. Same numbers either way (tested).
+
+    Returns
+    -------
+    dict of trait name → :class:`hail.Table` keyed by ``locus``, ``alleles``:
+
+    - ``n`` (int32) — samples used,
+    - ``beta`` (float64) — effect of one ALT allele (log odds ratio for binary),
+    - ``standard_error`` (float64) — missing for LRT/score tests,
+    - ``statistic`` (float64) — t (linear), z (Wald), χ² (LRT/score/Firth),
+    - ``p_value`` (float64),
+    - ``alt_af`` (float64) — ALT allele frequency among the samples tested,
+    - ``method`` (str) — ``linear``, ``wald``, ``firth``, ``lrt`` or ``score``.
+
+    Warning
+    -------
+    A binary trait must be coded 0/1 (PLINK's 1/2 and case/control strings are
+    recoded by the phenotype reader). Covariates with no variance (e.g. a sex
+    column in a single-sex cohort) make the design singular: every p-value is
+    then missing.
+    """
+    import hail as hl
+
+    from gwas_prs.engine.switch import numpy_engine
+
+    if test not in TESTS:
+        raise InputError(f"--test {test}: choose one of {', '.join(TESTS)}")
+    covariates_defined = hl.all(*[hl.is_defined(mt[c]) for c in covariates]) if covariates else True
+
+    def tested(trait: TraitSpec) -> Any:
+        """Column condition: the trait's value and every covariate are present."""
+        return hl.is_defined(mt[phenotype[trait.name]]) & covariates_defined
+
+    def alt_af_expr(trait: TraitSpec) -> Any:
+        return hl.agg.filter(tested(trait), hl.agg.mean(hl.float64(mt.GT.n_alt_alleles()))) / 2
+
+    x = mt.GT.n_alt_alleles()
+    covs = [1.0, *[mt[c] for c in covariates]]
+    results: dict[str, Any] = {}
+    quantitative = [t for t in traits if not t.binary]
+    if quantitative:
+        mt = mt.annotate_rows(_alt_af=[alt_af_expr(t) for t in quantitative])
+        x = mt.GT.n_alt_alleles()
+        covs = [1.0, *[mt[c] for c in covariates]]
+        ys = [[mt[phenotype[t.name]]] for t in quantitative]
+        fit = hl.linear_regression_rows(y=ys, x=x, covariates=covs, pass_through=["_alt_af"])
+        for k, trait in enumerate(quantitative):
+            results[trait.name] = fit.select(
+                n=fit.n[k],
+                beta=fit.beta[k][0],
+                standard_error=fit.standard_error[k][0],
+                statistic=fit.t_stat[k][0],
+                p_value=fit.p_value[k][0],
+                alt_af=fit._alt_af[k],
+                method="linear",
+            )
+    for trait in (t for t in traits if t.binary):
+        first_test = "wald" if test == "firth" else test
+        if first_test == "wald" and numpy_engine():
+            table = local_wald_table(mt, trait, phenotype[trait.name], covariates, silver)
+        else:
+            table = _hail_logistic_table(mt, trait, phenotype[trait.name], covariates, first_test)
+            table = table.annotate(
+                alt_af=mt.annotate_rows(_af=alt_af_expr(trait)).rows()[table.key]._af
+            )
+        if test == "firth":
+            table = _firth_fallback(mt, table, trait, phenotype[trait.name], covariates)
+        results[trait.name] = table.drop("_ok")
+    return results
+
+
+def _hail_logistic_table(
+    mt: Any, trait: TraitSpec, y_field: str, covariates: Sequence[str], first_test: str
+) -> Any:
+    """:func:`hail.logistic_regression_rows` as the table of :func:`association_tests`
+    (without ``alt_af``), plus ``_ok`` (the fit converged and gave a finite p)."""
+    import hail as hl
+
+    y = mt[y_field]
+    fit = hl.logistic_regression_rows(
+        test=first_test,
+        y=y,
+        x=mt.GT.n_alt_alleles(),
+        covariates=[1.0, *[mt[c] for c in covariates]],
+    )
+    n_used = mt.aggregate_cols(
+        hl.agg.count_where(
+            hl.is_defined(y) & hl.all(*[hl.is_defined(mt[c]) for c in covariates])
+            if covariates
+            else hl.is_defined(y)
+        )
+    )
+    return fit.select(
+        n=hl.int32(n_used),
+        beta=fit.beta,
+        standard_error=fit.standard_error if first_test == "wald" else hl.missing(hl.tfloat64),
+        statistic=fit.z_stat if first_test == "wald" else fit.chi_sq_stat,
+        p_value=fit.p_value,
+        method=first_test,
+        _ok=fit.fit.converged & ~fit.fit.exploded & hl.is_finite(fit.p_value),
+    )
+
+
+def local_wald_table(
+    mt: Any,
+    trait: TraitSpec,
+    y_field: str,
+    covariates: Sequence[str],
+    silver: SilverBed | None = None,
+) -> Any:
+    """The Wald test of :func:`hail.logistic_regression_rows` computed in numpy
+    (:mod:`gwas_prs.methods.gwas.logistic_local`; Hail local mode), as the table of
+    :func:`association_tests` plus ``_ok``. The genotypes come from ``silver``
+    (the .bed qc kept, when ``mt``'s rows are its rows) or from one .bed export
+    of the tested samples."""
+    import hail as hl
+
+    from gwas_prs.engine.table_io import cols_in_column_order, variant_frame_to_table
+    from gwas_prs.formats.plink_bed import exported_bed, read_bim
+    from gwas_prs.methods.gwas.logistic_local import design_matrix, logistic_wald_rows
+
+    defined = hl.is_defined(mt[y_field])
+    for c in covariates:
+        defined = defined & hl.is_defined(mt[c])
+    tested_mt = mt.filter_cols(defined)
+    cols = cols_in_column_order(tested_mt, y_field, *covariates)  # the .fam order
+    y = cols[y_field].to_numpy(dtype=np.float64)
+    cases = int((y == 1).sum())
+    if cases in (0, len(y)):
+        raise InputError(
+            f"{trait.name}: the {len(y)} samples tested (discovery set, QC-passed, with every "
+            f"covariate) are all {'controls' if cases == 0 else 'cases'}; a logistic model "
+            "needs both (check the trait's coding, or use more samples)"
+        )
+    design = design_matrix(cols, list(covariates))
+    if silver is not None:
+        key = next(iter(mt.col_key))
+        columns = column_indices(silver, cols[key].astype(str).tolist())
+        fit = logistic_wald_rows(silver.bed, silver.n_samples, y, design, columns=columns)
+        bim = silver.variants.rename(columns={"chromosome": "contig"})
+    else:
+        with exported_bed(tested_mt) as (bed, n_samples, prefix):
+            if n_samples != len(y):
+                raise InputError(f"{trait.name}: {n_samples} samples exported, {len(y)} expected")
+            bim = read_bim(prefix)
+            fit = logistic_wald_rows(bed, n_samples, y, design)
+    ok = fit.converged & ~fit.exploded & np.isfinite(fit.p_value)
+    frame = bim[["contig", "position", "ref", "alt"]].assign(
+        beta=fit.beta,
+        standard_error=fit.standard_error,
+        statistic=fit.z,
+        p_value=fit.p_value,
+        alt_af=fit.alt_af,
+        _ok=ok,
+    )
+    table = variant_frame_to_table(
+        frame,
+        {name: hl.tfloat64 for name in ("beta", "standard_error", "statistic", "p_value", "alt_af")}
+        | {"_ok": hl.tbool},
+        mt.locus.dtype.reference_genome,
+    )
+    return table.select(
+        n=hl.int32(len(y)),
+        beta=table.beta,
+        standard_error=table.standard_error,
+        statistic=table.statistic,
+        p_value=table.p_value,
+        alt_af=table.alt_af,
+        method="wald",
+        _ok=table._ok,
+    )
+
+
+def _firth_fallback(
+    mt: Any, table: Any, trait: TraitSpec, y_field: str, covariates: Sequence[str]
+) -> Any:
+    """Re-fit the variants whose Wald fit failed (``~_ok``) with Firth regression."""
+    import hail as hl
+
+    table = table.checkpoint(hl.utils.new_temp_file("wald", "ht"))
+    failed = table.filter(~table._ok)
+    n_failed = failed.count()
+    if not n_failed:
+        return table
+    logger.info("%s: %d variants re-fitted with Firth regression", trait.name, n_failed)
+    # read only the blocks holding them (the MatrixTable index), not every row
+    loci = failed.locus.collect()
+    retry = hl.filter_intervals(mt, [hl.Interval(x, x, includes_end=True) for x in loci])
+    retry = retry.semi_join_rows(failed)
+    firth = hl.logistic_regression_rows(
+        test="firth",
+        y=retry[y_field],
+        x=retry.GT.n_alt_alleles(),
+        covariates=[1.0, *[retry[c] for c in covariates]],
+    )
+    f = firth[table.key]
+    return table.annotate(
+        beta=hl.if_else(table._ok, table.beta, f.beta),
+        standard_error=hl.if_else(table._ok, table.standard_error, hl.missing(hl.tfloat64)),
+        statistic=hl.if_else(table._ok, table.statistic, f.chi_sq_stat),
+        p_value=hl.if_else(table._ok, table.p_value, f.p_value),
+        method=hl.if_else(table._ok, "wald", "firth"),
+    )

@@ -1,0 +1,1 @@
+"""The risk model: training, evaluation, artifacts for predict."""

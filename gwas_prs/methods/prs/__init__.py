@@ -1,0 +1,1 @@
+"""Clumping, scoring, PRS evaluation."""

@@ -1,0 +1,1 @@
+"""Sample QC (call rate, heterozygosity, sex, KING), variant QC, allele frequencies."""
