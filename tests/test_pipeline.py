@@ -258,6 +258,22 @@ def test_engines_agree_on_every_stage(reference_run: Path, tmp_path: Path) -> No
     rows = compare_runs(reference_run, hail_run)
     print(table(rows))
     assert [r for r in rows if not r.ok] == []
+    # prs on the numpy engine after a qc on the Hail engine (which kept no .bed): it
+    # exports the silver genotypes for itself, and scores as the reference run does
+    assert not (hail_run / "silver" / "genotypes.plink").exists()
+    code, _, errors = invoke(
+        "prs", str(hail_run), "--trait", "disease", "--overwrite", "--engine", "local",
+        "--thresholds", "1e-4,0.01,0.1,1",
+    )  # fmt: skip
+    assert code == 0, errors
+    prs = stages_of(hail_run)["prs:disease"]
+    assert prs["engine"] == "local" and prs["counts"]["genotypes_from"] == "silver .bed (numpy)"
+    scores = "gold/prs/disease/scores.tsv"
+    local = pd.read_csv(reference_run / scores, sep="\t", index_col="sample_id")
+    again = pd.read_csv(hail_run / scores, sep="\t", index_col="sample_id").loc[local.index]
+    prs_columns = [c for c in local.columns if c.startswith("prs_")]
+    assert (local[prs_columns] - again[prs_columns]).abs().max().max() < 1e-9
+    assert not list((hail_run / "tmp").glob("prs-bed-*"))  # the export was removed
 
 
 @pytest.mark.slow

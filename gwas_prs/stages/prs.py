@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gwas_prs.core import storage
-from gwas_prs.core.errors import InputError
+from gwas_prs.core.errors import ComputationError, InputError
 from gwas_prs.core.run_folder import (
     PRS_CLUMPS,
     PRS_SCORES,
@@ -47,10 +48,15 @@ from gwas_prs.core.run_folder import (
 from gwas_prs.core.stage_options import PRS
 from gwas_prs.engine.hail_context import HailConfig, start_hail, use_local_cores
 from gwas_prs.engine.hail_errors import hail_errors_as_computation_errors
-from gwas_prs.engine.switch import current_engine, stage_runner
+from gwas_prs.engine.switch import current_engine, numpy_engine, stage_runner
 from gwas_prs.engine.table_io import frame_to_table, variant_frame_to_table
 from gwas_prs.formats.phenotypes import read_phenotypes
-from gwas_prs.formats.silver_bed import SilverBed, kept_silver_bed
+from gwas_prs.formats.silver_bed import (
+    SilverBed,
+    kept_silver_bed,
+    open_silver_bed,
+    write_silver_bed,
+)
 from gwas_prs.methods.prs.clumping import ClumpParameters, candidates_frame, clump_frame
 from gwas_prs.methods.prs.evaluation import evaluate_thresholds, fit_score, outcome_by_decile
 from gwas_prs.methods.prs.prs_local import (
@@ -146,6 +152,55 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     }
     hail = hail or HailConfig(run_dir=run.root, command="prs")
     silver_bed = kept_silver_bed(run, hail) if external is None else None
+    exported = None
+    if silver_bed is None and external is None and numpy_engine() and not run.is_remote():
+        # the numpy engine on a run whose qc kept no .bed (qc ran on the Hail engine)
+        exported, silver_bed = _export_silver_bed(run, hail)
+    try:
+        return _run_prs(
+            run, config, hail, external, silver_bed, parameters, thresholds, roles, pheno,
+            covariates, n_pcs, phenotypes_file, final, started,
+        )  # fmt: skip
+    finally:
+        if exported is not None:
+            storage.remove(exported)
+
+
+def _export_silver_bed(run: RunFolder, hail: HailConfig) -> tuple[str, SilverBed]:
+    """The silver genotypes as a temporary .bed under ``RUN/tmp`` (removed by the caller)."""
+    log = start_hail(hail)
+    import hail as hl
+
+    folder = storage.join(run.tmp, f"prs-bed-{uuid.uuid4().hex[:8]}")
+    storage.makedirs(folder)
+    with hail_errors_as_computation_errors("exporting the silver genotypes", log):
+        mt = hl.read_matrix_table(run.silver_mt)
+        n_variants, n_samples = mt.count()
+        write_silver_bed(mt, storage.join(folder, "genotypes"))
+    bed = open_silver_bed(folder, n_samples, n_variants)
+    if bed is None:  # pragma: no cover - just written with this shape
+        raise ComputationError(
+            f"{folder}: the exported silver .bed does not match the silver genotypes"
+        )
+    return folder, bed
+
+
+def _run_prs(
+    run: RunFolder,
+    config: PrsConfig,
+    hail: HailConfig,
+    external: Any,
+    silver_bed: SilverBed | None,
+    parameters: dict[str, Any],
+    thresholds: tuple[float, ...],
+    roles: pd.Series,
+    pheno: Any,
+    covariates: tuple[str, ...],
+    n_pcs: int,
+    phenotypes_file: str,
+    final: str,
+    started: float,
+) -> PrsResult:
     with stage_run(
         run,
         f"prs:{config.trait}",
@@ -156,7 +211,7 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     ) as stage:
         tmp = stage.temporary_path(final)
         storage.makedirs(tmp)
-        if silver_bed is not None:  # local mode: numpy on the .bed kept by qc, no Hail
+        if silver_bed is not None:  # the numpy engine: on the silver .bed (qc's, or exported)
             use_local_cores(hail)
             scored, counts, timings = _scores_from_bed(run, config, silver_bed, roles, tmp)
             genome_build = str(

@@ -30,9 +30,6 @@ import numpy.typing as npt
 
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.stage_options import PRS
-from gwas_prs.engine.switch import numpy_engine
-from gwas_prs.formats.plink_bed import exported_bed, read_bim
-from gwas_prs.methods.ld_local import banded_edges, locus_windows_np
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -295,7 +292,11 @@ class ClumpedCandidates:
 def clump_candidates(
     mt: Any, p_expr: Any, params: ClumpParameters, values: dict[str, Any] | None = None
 ) -> ClumpedCandidates:
-    """Select the candidates, compute their LD edges and clump them (see :func:`clump_variants`).
+    """Select the candidates, compute their LD edges and clump them (see :func:`clump_variants`):
+    the Hail engine's clumping (LD from BlockMatrix products inside the windows). The
+    numpy engine's twin, on a PLINK .bed, is
+    :func:`gwas_prs.methods.prs.prs_local.bed_clump_candidates` (identical index
+    variants, tested).
 
     ``values`` maps names to float64 row expressions of ``mt`` to carry along
     (e.g. the GWAS beta), so callers need no second pass to join them.
@@ -311,52 +312,24 @@ def clump_candidates(
     mt = mt.select_rows("_clump_p", *[f"_clump_v{k}" for k in range(len(values))])
     mt = mt.select_cols().select_entries("GT")
     extra: dict[str, npt.NDArray[np.float64]] = {}
-    if numpy_engine():
-        from gwas_prs.engine.table_io import exact_str_expr
-
-        # one Hail pass: the .bed for the LD, its .bim for the loci, the p-values and
-        # the carried values (written as the variant ID with every digit: hl.str
-        # keeps 6 significant digits, which can reorder near-tied p-values)
-        fields = [mt._clump_p, *[mt[f"_clump_v{k}"] for k in range(len(values))]]
-        varid = hl.delimit(
-            [hl.if_else(hl.is_defined(f), exact_str_expr(f), "NaN") for f in fields], ","
+    mt = mt.add_row_index("_clump_idx")
+    rows = mt.rows().collect()
+    n = len(rows)
+    logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
+    p_values = np.array([r._clump_p for r in rows], dtype=np.float64)
+    for k, name in enumerate(values):
+        extra[name] = np.array(
+            [np.nan if r[f"_clump_v{k}"] is None else r[f"_clump_v{k}"] for r in rows],
+            dtype=np.float64,
         )
-        with exported_bed(mt, varid=varid) as (bed, n_samples, prefix):
-            bim = read_bim(prefix)
-            n = len(bim)
-            logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
-            numbers = (
-                bim["varid"].str.split(",", expand=True).to_numpy(dtype=np.float64)
-                if n
-                else np.zeros((0, 1 + len(values)))
-            )
-            p_values = np.ascontiguousarray(numbers[:, 0])
-            for k, name in enumerate(values):
-                extra[name] = np.ascontiguousarray(numbers[:, 1 + k])
-            contigs = bim["contig"].to_numpy(dtype=object)
-            positions = np.asarray(bim["position"].to_numpy(dtype=np.int64), dtype=np.int64)
-            ref, alt = bim["ref"].tolist(), bim["alt"].tolist()
-            starts, stops = locus_windows_np(contigs, positions, params.kb * 1000)
-            edges_i, edges_j = banded_edges(bed, n_samples, starts, stops, params.r2)
+    contigs = np.array([r.locus.contig for r in rows], dtype=object)
+    positions = np.array([r.locus.position for r in rows], dtype=np.int64)
+    ref = [r.alleles[0] for r in rows]
+    alt = [r.alleles[1] for r in rows]
+    if n == 0:
+        edges_i = edges_j = np.zeros(0, dtype=np.int64)
     else:
-        mt = mt.add_row_index("_clump_idx")
-        rows = mt.rows().collect()
-        n = len(rows)
-        logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
-        p_values = np.array([r._clump_p for r in rows], dtype=np.float64)
-        for k, name in enumerate(values):
-            extra[name] = np.array(
-                [np.nan if r[f"_clump_v{k}"] is None else r[f"_clump_v{k}"] for r in rows],
-                dtype=np.float64,
-            )
-        contigs = np.array([r.locus.contig for r in rows], dtype=object)
-        positions = np.array([r.locus.position for r in rows], dtype=np.int64)
-        ref = [r.alleles[0] for r in rows]
-        alt = [r.alleles[1] for r in rows]
-        if n == 0:
-            edges_i = edges_j = np.zeros(0, dtype=np.int64)
-        else:
-            edges_i, edges_j = ld_edges(mt, params)
+        edges_i, edges_j = ld_edges(mt, params)
     result = greedy_clump(p_values, edges_i, edges_j, params)
     return ClumpedCandidates(contigs, positions, ref, alt, p_values, extra, result)
 
