@@ -248,10 +248,10 @@ def feature_table_from_run(
         binary=pheno.binary[trait],
         best_threshold=best,
         sources={
-            "scores": scores_file,
-            "phenotypes": phenotypes,
-            "pcs": pcs_file,
-            "splits": run.split_file(trait),
+            "scores": run.stored_path(scores_file),
+            "phenotypes": run.stored_path(phenotypes),
+            "pcs": run.stored_path(pcs_file),
+            "splits": run.stored_path(run.split_file(trait)),
         },
     )
 

@@ -252,10 +252,11 @@ def _run_prs(
             binary=pheno.binary[config.trait],
             best_threshold=metrics["best_threshold"],
             sources={
-                "scores": run.prs_scores(config.trait),
-                "phenotypes": phenotypes_file,
-                "pcs": run.pca_scores,
-                "splits": run.split_file(config.trait),
+                # relative to the run folder where inside it (a moved run keeps them)
+                "scores": run.stored_path(run.prs_scores(config.trait)),
+                "phenotypes": run.stored_path(phenotypes_file),
+                "pcs": run.stored_path(run.pca_scores),
+                "splits": run.stored_path(run.split_file(config.trait)),
             },
         )
         write_feature_table(features, run)

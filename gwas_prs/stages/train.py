@@ -111,7 +111,9 @@ def _features(
 ) -> tuple[FeatureTable, str]:
 
     table = read_feature_table(run, trait)
-    if table is None or (explicit and table.schema["sources"]["phenotypes"] != phenotypes_file):
+    if table is None or (
+        explicit and table.schema["sources"]["phenotypes"] != run.stored_path(phenotypes_file)
+    ):
         table = feature_table_from_run(run, trait, phenotypes_file)
         write_feature_table(table, run)
     return table, run.features_file(trait)
