@@ -2,10 +2,10 @@
 
 The numpy steps of local mode (logistic fits, clumping LD, LD pruning) are
 blocks of BLAS products and element-wise operations. BLAS uses every core it is
-allowed, but element-wise operations run on one, so on two cores a step ran
-only ~1.2× faster than on one. :func:`map_blocks` runs independent blocks in
-threads instead (numpy releases the GIL inside its kernels), each with a
-single-threaded BLAS, so both kinds of work use every core.
+allowed, but element-wise operations run on one, so a step gained little from a
+second core. :func:`map_blocks` runs independent blocks in threads instead (numpy
+releases the GIL inside its kernels), each with a single-threaded BLAS, so both
+kinds of work use every core.
 
 The number of cores is the ``N`` of Hail's ``local[N]`` (``--cores``), recorded
 by :func:`set_local_cores` when Hail starts; without it, the usable cores.

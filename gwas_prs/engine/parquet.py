@@ -7,10 +7,13 @@ partition column: ``contig=21/part-….parquet``), ``position``, ``ref`` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import hail as hl
 
 
-def variant_columns(ht: Any) -> Any:
+def variant_columns(ht: hl.Table) -> hl.Table:
     """``ht`` keyed by locus/alleles → unkeyed, with contig/position/ref/alt first."""
     import hail as hl
 
@@ -25,7 +28,7 @@ def variant_columns(ht: Any) -> Any:
     )
 
 
-def write_table_parquet(ht: Any, path: str, *, partition_by: str | None = "contig") -> int:
+def write_table_parquet(ht: hl.Table, path: str, *, partition_by: str | None = "contig") -> int:
     """Write a Hail Table as Parquet (nested structs flattened to ``a.b`` columns).
 
     Returns the number of rows written. ``path`` must not exist.
@@ -38,13 +41,13 @@ def write_table_parquet(ht: Any, path: str, *, partition_by: str | None = "conti
     return int(frame.sparkSession.read.parquet(path).count())
 
 
-def write_variant_parquet(ht: Any, path: str) -> int:
+def write_variant_parquet(ht: hl.Table, path: str) -> int:
     """A per-variant Table of scalar fields as Parquet partitioned by contig
     (:func:`variant_columns`), returning the number of rows.
 
-    In Hail local mode through pandas (:func:`gwas_prs.engine.table_io.table_to_frame`;
-    14 s → 4 s for the 200,000-row variant QC table of the benchmark cohort),
-    elsewhere through Spark (:func:`write_table_parquet`).
+    In Hail local mode through pandas (:func:`gwas_prs.engine.table_io.table_to_frame`,
+    faster than Spark on one machine), elsewhere through Spark
+    (:func:`write_table_parquet`).
     """
     from gwas_prs.engine.switch import numpy_engine
 
@@ -58,7 +61,7 @@ def write_variant_parquet(ht: Any, path: str) -> int:
     return len(frame)
 
 
-def entries_long(mt: Any) -> Any:
+def entries_long(mt: hl.MatrixTable) -> hl.Table:
     """One row per (variant, sample): contig, position, ref, alt, sample_id,
     ``gt`` (VCF-style text, ``0|1``), ``n_alt`` (ALT dosage 0/1/2, missing if uncalled)."""
     import hail as hl

@@ -1,9 +1,9 @@
 """Moving tables between Hail and pandas without the slow paths.
 
-:meth:`hail.Table.to_pandas` collects every row as Python objects (about 15 s
-for the 154k rows of a GWAS), and :meth:`hail.Table.from_pandas` type-checks
-every value in Python before parallelising it (21 s for 17,000 rows of six
-columns), ignores the column types a caller needs (an int64 ``position`` where
+:meth:`hail.Table.to_pandas` collects every row as Python objects, which is slow for
+per-variant tables such as a GWAS's, and :meth:`hail.Table.from_pandas` type-checks
+every value in Python before parallelising it, which is slow already for tables of
+thousands of rows, ignores the column types a caller needs (an int64 ``position`` where
 ``hl.locus`` wants int32) and keeps NaN as a present value. Both directions
 therefore go through a TSV file in Hail's temporary folder (``RUN/tmp/hail``:
 local, or ``gs://`` for a run folder on Cloud Storage, where every executor can
@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from gwas_prs.core import storage
+
+if TYPE_CHECKING:
+    import hail as hl
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +37,16 @@ def _storage_path(hail_path: str) -> str:
     return hail_path.removeprefix("file://")
 
 
-def exact_str_expr(value: Any) -> Any:
+def exact_str_expr(
+    value: hl.expr.Float64Expression | hl.expr.Float32Expression,
+) -> hl.expr.StringExpression:
     """A float64 expression as text that parses back to the same double (``%.17g``)."""
     import hail as hl
 
     return hl.format("%.17g", value)
 
 
-def _pandas_dtype(dtype: Any) -> str:
+def _pandas_dtype(dtype: hl.HailType) -> str:
     import hail as hl
 
     if dtype == hl.tstr:
@@ -55,7 +60,7 @@ def _pandas_dtype(dtype: Any) -> str:
     raise TypeError(f"table_to_frame: unsupported column type {dtype}")
 
 
-def table_to_frame(ht: Any, columns: Mapping[str, Any]) -> pd.DataFrame:
+def table_to_frame(ht: hl.Table, columns: Mapping[str, hl.expr.Expression]) -> pd.DataFrame:
     """Columns (row expressions of ``ht`` of type str, bool, int or float) as a frame.
 
     Rows keep the table's order. Int columns come back as pandas ``Int64``,
@@ -97,7 +102,7 @@ def table_to_frame(ht: Any, columns: Mapping[str, Any]) -> pd.DataFrame:
     return frame[list(columns)]
 
 
-def cols_in_column_order(mt: Any, *fields: str) -> pd.DataFrame:
+def cols_in_column_order(mt: hl.MatrixTable, *fields: str) -> pd.DataFrame:
     """Column fields of ``mt`` as a frame **in column order** (the order of
     :func:`hail.export_plink`'s .fam and of every entry array), with the column key.
 
@@ -111,8 +116,8 @@ def cols_in_column_order(mt: Any, *fields: str) -> pd.DataFrame:
 
 
 def frame_to_table(
-    frame: pd.DataFrame, types: Mapping[str, Any], key: list[str] | None = None
-) -> Any:
+    frame: pd.DataFrame, types: Mapping[str, hl.HailType], key: list[str] | None = None
+) -> hl.Table:
     """A frame as a Hail Table with the given column types (str, bool, int32/64, float64).
 
     The frame is written to a file in Hail's temporary folder, which must stay
@@ -137,10 +142,10 @@ def frame_to_table(
 
 def variant_frame_to_table(
     frame: pd.DataFrame,
-    values: Mapping[str, Any],
-    reference_genome: Any,
+    values: Mapping[str, hl.HailType],
+    reference_genome: str | hl.ReferenceGenome,
     columns: tuple[str, str, str, str] = ("contig", "position", "ref", "alt"),
-) -> Any:
+) -> hl.Table:
     """A frame of bi-allelic variants as a Table keyed by ``locus``, ``alleles``.
 
     ``columns`` names the frame's contig, position, REF and ALT columns;
@@ -159,8 +164,8 @@ def variant_frame_to_table(
 
 
 def variant_table_to_frame(
-    ht: Any,
-    values: Mapping[str, Any],
+    ht: hl.Table,
+    values: Mapping[str, hl.expr.Expression],
     names: tuple[str, str, str, str] = ("chromosome", "position", "ref", "alt"),
 ) -> pd.DataFrame:
     """A Table keyed by ``locus``, ``alleles`` (bi-allelic) as a frame: contig,

@@ -10,13 +10,16 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from gwas_prs.engine.local_threads import map_blocks
+
+if TYPE_CHECKING:
+    import hail as hl
 
 # PLINK 1 .bed 2-bit codes as written by hl.export_plink (A1 = ALT):
 # 00 hom A1 (2 ALT), 01 missing, 10 het, 11 hom A2 (0 ALT)
@@ -26,13 +29,17 @@ _BYTE_TO_ALT = _CODE_TO_ALT[(np.arange(256)[:, None] >> (2 * np.arange(4))[None,
 _ALT_TO_CODE = np.array([1, 3, 2, 0], dtype=np.uint8)
 
 
-def read_bed_rows(bed: npt.NDArray[np.uint8], first: int, stop: int, n_samples: int) -> Any:
+def read_bed_rows(
+    bed: npt.NDArray[np.uint8], first: int, stop: int, n_samples: int
+) -> npt.NDArray[np.int8]:
     """ALT-allele counts (int8, -1 = missing) of variants ``first:stop`` of a memory-mapped .bed."""
     raw = np.asarray(bed[first:stop])
     return _BYTE_TO_ALT[raw].reshape(stop - first, -1)[:, :n_samples]
 
 
-def export_bed(mt: Any, prefix: str, varid: Any = None) -> None:
+def export_bed(
+    mt: hl.MatrixTable, prefix: str, varid: hl.expr.StringExpression | None = None
+) -> None:
     """Write ``mt``'s ``GT`` as the PLINK 1 fileset ``prefix``.bed/.bim/.fam (local path).
 
     Rows in ``mt``'s order, samples in column order (.fam IID = the column key);
@@ -96,7 +103,9 @@ def open_bed(
 
 
 @contextlib.contextmanager
-def exported_bed(mt: Any, varid: Any = None) -> Iterator[tuple[npt.NDArray[np.uint8], int, str]]:
+def exported_bed(
+    mt: hl.MatrixTable, varid: hl.expr.StringExpression | None = None
+) -> Iterator[tuple[npt.NDArray[np.uint8], int, str]]:
     """``mt``'s ``GT`` as a memory-mapped PLINK 1 .bed (:func:`export_bed` into a
     temporary local folder removed on exit). Yields the byte array of
     :func:`open_bed`, the number of samples and the fileset prefix; decode with

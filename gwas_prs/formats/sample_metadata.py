@@ -14,12 +14,15 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from gwas_prs.core.errors import InputError
+
+if TYPE_CHECKING:
+    import hail as hl
 
 #: Column names recognised as the sample ID, in order of preference (case-insensitive).
 SAMPLE_ID_COLUMNS = (
@@ -277,7 +280,7 @@ def match_samples(metadata: SampleMetadata, samples: Sequence[str]) -> SampleMat
     )
 
 
-def _hail_type(dtype: Any) -> Any:
+def _hail_type(dtype: Any) -> hl.HailType:
     import hail as hl
 
     if str(dtype) == "Int64":
@@ -287,7 +290,7 @@ def _hail_type(dtype: Any) -> Any:
     return hl.tstr
 
 
-def sample_metadata_table(metadata: SampleMetadata) -> Any:
+def sample_metadata_table(metadata: SampleMetadata) -> hl.Table:
     """The metadata as a Hail Table keyed by ``s`` (one field per column)."""
     import hail as hl
 

@@ -26,11 +26,8 @@ the import runs on all cores (plain gzip can only be read by one core).
 
 BGZF input is **not** copied: it is imported from where it is, and the stage runner
 fingerprints it again (size, then SHA-256) after the import with
-:func:`check_unchanged`, failing when it changed. Measured on the bundled 1000
-Genomes chr1 file rewritten as BGZF (129 kB compressed, 5.1 MB of text, 1,120
-records x 1,126 samples): the scan takes 31 ms; a copy of the compressed bytes
-would add 0.5 ms (3.6 ms with fsync) and 129 kB of disk per file; the re-fingerprint
-adds 0.1 ms and no disk. Both are cheap in time; the copy doubles the disk a
+:func:`check_unchanged`, failing when it changed. A copy of the compressed bytes and
+a re-fingerprint both add little time to the scan; but the copy doubles the disk a
 cohort needs (large cohorts ship as BGZF, hundreds of GB) and, for ``gs://``
 inputs, would download every file into the run folder, so the re-fingerprint was
 chosen: it costs one more sequential read of each BGZF file (SHA-256 runs at disk

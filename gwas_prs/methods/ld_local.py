@@ -2,10 +2,10 @@
 
 :func:`gwas_prs.methods.prs.clumping.ld_edges` builds the 3×3 genotype tables of every pair
 inside the clumping window from Hail BlockMatrix products: correct on a cluster,
-but on one machine each product is several Spark jobs with a fixed cost of
-seconds, so clumping 6,000 variants took 30 s where ``plink1.9 --clump`` takes
-0.02 s. When Hail runs locally (``local[N]``) the candidates' genotypes are
-exported once as a PLINK 1 ``.bed`` (2 bits per genotype, one Hail pass) and
+but on one machine each product is several Spark jobs with a fixed cost, so
+clumping even a few thousand variants is far slower than ``plink1.9 --clump``.
+When Hail runs locally (``local[N]``) the candidates' genotypes are exported
+once as a PLINK 1 ``.bed`` (2 bits per genotype, one Hail pass) and
 the same tables come from float32 BLAS products of consecutive row chunks
 against their window (integer counts, exact below 2^24 samples), with the
 ``.bed`` memory-mapped so memory stays at one chunk plus its window.
@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from gwas_prs.engine.local_threads import map_blocks
 from gwas_prs.formats.plink_bed import exported_bed, read_bed_rows
+
+if TYPE_CHECKING:
+    import hail as hl
 
 logger = logging.getLogger(__name__)
 
@@ -129,15 +132,15 @@ SCREEN_MARGIN = 1e-3
 
 
 def _tables(
-    t11: Any,
-    dh_ab: Any,
-    dh_ba: Any,
-    dd: Any,
-    hc_ab: Any,
-    dc_ab: Any,
-    hc_ba: Any,
-    dc_ba: Any,
-    total: Any,
+    t11: npt.NDArray[np.float64],
+    dh_ab: npt.NDArray[np.float64],
+    dh_ba: npt.NDArray[np.float64],
+    dd: npt.NDArray[np.float64],
+    hc_ab: npt.NDArray[np.float64],
+    dc_ab: npt.NDArray[np.float64],
+    hc_ba: npt.NDArray[np.float64],
+    dc_ba: npt.NDArray[np.float64],
+    total: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
     """3×3 genotype tables (cells ``t[3a+b]``) from the pair products and margins."""
     t21 = (dh_ab - t11) / 2
@@ -245,7 +248,9 @@ def _chunk_edges(
         if len(ii) == 0:
             return empty, empty, n_pairs
 
-        def pick(left: Any, right: Any) -> Any:
+        def pick(
+            left: npt.NDArray[np.float32], right: npt.NDArray[np.float32]
+        ) -> npt.NDArray[np.float64]:
             return np.asarray((left[:m] @ right.T)[ii, kk], dtype=np.float64)
 
         cal = called.astype(np.float32)
@@ -300,7 +305,11 @@ def _screened_pairs(
 
 
 def local_ld_edges(
-    mt: Any, contigs: npt.NDArray[Any], positions: npt.NDArray[np.int64], radius_kb: int, r2: float
+    mt: hl.MatrixTable,
+    contigs: npt.NDArray[Any],
+    positions: npt.NDArray[np.int64],
+    radius_kb: int,
+    r2: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Clumping LD edges of the rows of ``mt`` (``GT``), exported once as a local .bed.
 

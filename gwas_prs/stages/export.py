@@ -35,12 +35,17 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gwas_prs.core.errors import InputError, OutputExistsError
 from gwas_prs.core.run_folder import RunFolder, require_complete
 from gwas_prs.engine.hail_context import HailConfig, start_hail
 from gwas_prs.engine.hail_errors import hail_errors_as_computation_errors
+
+if TYPE_CHECKING:
+    import hail as hl
+    import pandas as pd
+
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +253,7 @@ def _genotypes(run: RunFolder, config: ExportConfig, tmp: str, result: ExportRes
         result.tables["plink .fam (samples)"] = (f"{prefix}.fam", n_samples)
 
 
-def _samples_frame(run: RunFolder, mt: Any, layer: str) -> Any:
+def _samples_frame(run: RunFolder, mt: hl.MatrixTable, layer: str) -> pd.DataFrame:
     import pandas as pd
 
     if layer == "silver":

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,10 @@ from gwas_prs.formats.phenotypes import PhenotypeTable, read_phenotypes
 from gwas_prs.formats.silver_bed import kept_silver_bed
 from gwas_prs.methods.gwas.association import TraitSpec, association_tests, lambda_gc
 from gwas_prs.methods.gwas.splits import assign_splits
+
+if TYPE_CHECKING:
+    import hail as hl
+
 
 logger = logging.getLogger(__name__)
 
@@ -336,7 +340,7 @@ def _write_trait(
     run: RunFolder,
     stage: Any,
     trait: str,
-    table: Any,
+    table: hl.Table,
     pheno: PhenotypeTable,
     roles: pd.Series,
     parameters: dict[str, Any],

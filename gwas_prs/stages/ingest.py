@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gwas_prs import __version__
 from gwas_prs.core import storage
@@ -41,6 +41,10 @@ from gwas_prs.formats.sample_metadata import (
     sample_metadata_table,
 )
 from gwas_prs.formats.vcf_validation import VcfScan, check_unchanged, validate_vcfs
+
+if TYPE_CHECKING:
+    import hail as hl
+
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +112,7 @@ def expand_vcf_paths(patterns: Sequence[str]) -> list[str]:
     return paths
 
 
-def is_dropped_allele_expr(allele: Any) -> Any:
+def is_dropped_allele_expr(allele: hl.expr.StringExpression) -> hl.expr.BooleanExpression:
     """True for alleles ingest drops by default: symbolic (``<CN0>``, ``<DEL>``),
     the spanning deletion ``*`` and breakends (``N[1:123[``).
 
@@ -143,7 +147,7 @@ def import_vcfs(
     *,
     min_partitions: int | None = None,
     skip_unknown_contigs: bool = False,
-) -> Any:
+) -> hl.MatrixTable:
     """Import VCFs (BGZF; the checked copies of other input) as one MatrixTable with
     contigs recoded.
 
@@ -164,8 +168,8 @@ def import_vcfs(
 
 
 def split_and_drop_alleles(
-    mt: Any, *, keep_symbolic: bool = False, needs_split: bool = True
-) -> Any:
+    mt: hl.MatrixTable, *, keep_symbolic: bool = False, needs_split: bool = True
+) -> hl.MatrixTable:
     """Split multi-allelic sites, then drop symbolic/star/breakend and ALT-less rows.
 
     Returns a MatrixTable whose rows are all bi-allelic, with ``a_index`` and
@@ -189,7 +193,7 @@ def split_and_drop_alleles(
     return mt
 
 
-def annotate_sample_metadata(mt: Any, metadata: SampleMetadata) -> Any:
+def annotate_sample_metadata(mt: hl.MatrixTable, metadata: SampleMetadata) -> hl.MatrixTable:
     """Join metadata columns onto ``mt``'s columns (missing where a sample has none)."""
     table = sample_metadata_table(metadata)
     reserved = set(mt.col) | {"s"}
@@ -211,7 +215,7 @@ def build_bronze(
     needs_split: bool = True,
     min_partitions: int | None = None,
     skip_unknown_contigs: bool = False,
-) -> Any:
+) -> hl.MatrixTable:
     """The bronze MatrixTable (not written): import, split, drop, join metadata, stamp."""
     import hail as hl
 

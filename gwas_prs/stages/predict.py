@@ -39,7 +39,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,10 @@ from gwas_prs.core.errors import InputError, OutputExistsError
 from gwas_prs.engine.hail_context import HailConfig, start_hail, usable_cores
 from gwas_prs.engine.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.methods.model.artifacts import ModelBundle, assign_groups, load_model_bundle
+
+if TYPE_CHECKING:
+    import hail as hl
+
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +282,7 @@ def _score(
     return raw, pcs.reindex(raw.index), summary["prs"], summary["pca"]
 
 
-def _variant_table(frame: pd.DataFrame, path: str, n_values: int) -> Any:
+def _variant_table(frame: pd.DataFrame, path: str, n_values: int) -> hl.Table:
     """``frame`` (``contig``, ``position``, ``ref``, ``alt``, other columns and
     ``v0`` … as float64) as a Hail Table keyed by ``locus``, ``alleles`` with the
     ``v`` columns gathered in ``values: array<float64>`` (via a TSV: faster than

@@ -55,7 +55,7 @@ import math
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -76,6 +76,10 @@ from gwas_prs.engine.hail_context import HailConfig
 from gwas_prs.engine.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.engine.switch import current_engine, stage_runner
 from gwas_prs.formats.silver_bed import write_silver_bed
+
+if TYPE_CHECKING:
+    import hail as hl
+
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +201,7 @@ def _filter_row(unit: str, name: str, reason: str, before: int, removed: int) ->
     }
 
 
-def _select_samples_expr(mt: Any, samples: list[str]) -> Any:
+def _select_samples_expr(mt: hl.MatrixTable, samples: list[str]) -> hl.expr.BooleanExpression:
     import hail as hl
 
     return hl.literal(set(samples), hl.tset(hl.tstr)).contains(mt.s)

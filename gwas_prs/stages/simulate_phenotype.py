@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gwas_prs.engine.switch import current_engine, stage_runner
 from gwas_prs.methods.gwas.simulation import SimulationConfig, simulate_trait
+
+if TYPE_CHECKING:
+    from gwas_prs.engine.hail_context import HailConfig
 
 
 @dataclass
@@ -22,7 +25,11 @@ class SimulationResult:
 
 @stage_runner("simulate-phenotype")
 def run_simulate_phenotype(
-    run_dir: str, config: SimulationConfig, *, overwrite: bool = False, hail: Any = None
+    run_dir: str,
+    config: SimulationConfig,
+    *,
+    overwrite: bool = False,
+    hail: HailConfig | None = None,
 ) -> SimulationResult:
     """Stage runner: simulate ``config.trait`` on the QC-passed genotypes.
 

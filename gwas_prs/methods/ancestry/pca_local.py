@@ -1,9 +1,9 @@
 """HWE-normalised PCA in numpy when Hail runs locally (same definition as Hail's).
 
 :func:`hail.hwe_normalized_pca` runs a distributed blocked Lanczos: the right
-tool on a cluster, but on one machine its many Spark jobs took 44 s for 3,000
-SNPs × 1,100 samples. Here the pruned genotypes are exported once as a PLINK
-.bed and the same matrix is built in chunks,
+tool on a cluster, but on one machine its many Spark jobs, each with a fixed cost,
+make it slow even for a few thousand SNPs. Here the pruned genotypes are exported
+once as a PLINK .bed and the same matrix is built in chunks,
 
     X[v, s] = (g[v, s] - 2 p_v) / sqrt(2 p_v (1 - p_v) M)   (0 where g is missing),
 
@@ -19,11 +19,15 @@ component's largest-magnitude loading is made positive. Used for N up to
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from gwas_prs.formats.plink_bed import exported_bed, read_bed_rows
+
+if TYPE_CHECKING:
+    import hail as hl
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +36,7 @@ MAX_SAMPLES = 20_000
 CHUNK_VARIANTS = 4096
 
 
-def local_hwe_pca(mt: Any, k: int) -> tuple[list[float], float, Any, Any, int]:
+def local_hwe_pca(mt: hl.MatrixTable, k: int) -> tuple[list[float], float, hl.Table, hl.Table, int]:
     """``(eigenvalues, total_variance, scores_ht, loadings_ht, n_variants)`` like
     :func:`gwas_prs.methods.ancestry.structure.hwe_pca` (tables keyed as Hail's: ``s`` → ``scores``;
     ``locus``, ``alleles`` → ``loadings``, ``pca_af``)."""
@@ -51,7 +55,7 @@ def local_hwe_pca(mt: Any, k: int) -> tuple[list[float], float, Any, Any, int]:
         n_variants = int(keep.sum())
         gram = np.zeros((n_samples, n_samples))
 
-        def standardised(a: int, b: int) -> Any:
+        def standardised(a: int, b: int) -> npt.NDArray[np.float64]:
             g = read_bed_rows(bed, a, b, n_samples)
             p = af[a:b, None]
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -7,8 +7,8 @@ greedy pass in genomic order keeps a variant unless its r² with a variant
 recomputed with BlockMatrix products, and a maximal independent set of the
 pairs still above the threshold (those that met across a partition boundary)
 is removed. On one machine the second step is several Spark jobs with a fixed
-cost each, and the first is a JVM loop over bit-packed genotypes; on the
-2,504 × 200k benchmark cohort the whole pruning took 221 s.
+cost each, and the first is a JVM loop over bit-packed genotypes, so the whole
+pruning is slow on one machine.
 
 Here the candidates' genotypes are exported once as a PLINK .bed and the
 first step is applied to each contig as a whole (one "partition" per contig),

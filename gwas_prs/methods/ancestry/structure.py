@@ -30,15 +30,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    import hail as hl
+
 logger = logging.getLogger(__name__)
 
 
-def pruning_candidates_expr(mt: Any, *, min_maf: float, min_call_rate: float) -> Any:
+def pruning_candidates_expr(
+    mt: hl.MatrixTable, *, min_maf: float, min_call_rate: float
+) -> hl.expr.BooleanExpression:
     """Row condition of SNPs eligible for pruning: autosomal bi-allelic SNP,
     MAF ≥ ``min_maf``, call rate ≥ ``min_call_rate`` (over ``mt``'s columns).
 
@@ -59,12 +64,14 @@ def pruning_candidates_expr(mt: Any, *, min_maf: float, min_call_rate: float) ->
     )
 
 
-def genotypes_only(mt: Any) -> Any:
+def genotypes_only(mt: hl.MatrixTable) -> hl.MatrixTable:
     """``mt`` with entries ``GT`` only and no row, column or global fields."""
     return mt.select_entries("GT").select_rows().select_cols().select_globals()
 
 
-def pruning_candidates(mt: Any, *, min_maf: float, min_call_rate: float) -> Any:
+def pruning_candidates(
+    mt: hl.MatrixTable, *, min_maf: float, min_call_rate: float
+) -> hl.MatrixTable:
     """:func:`genotypes_only` of ``mt`` restricted to :func:`pruning_candidates_expr`;
     the input of :func:`ld_pruned`."""
     mt = genotypes_only(mt)
@@ -72,8 +79,13 @@ def pruning_candidates(mt: Any, *, min_maf: float, min_call_rate: float) -> Any:
 
 
 def ld_pruned(
-    candidates: Any, *, r2: float, window_bp: int, scratch: str, source: Any = None
-) -> tuple[Any, int]:
+    candidates: hl.MatrixTable,
+    *,
+    r2: float,
+    window_bp: int,
+    scratch: str,
+    source: hl.MatrixTable | None = None,
+) -> tuple[hl.MatrixTable, int]:
     """LD-prune ``candidates`` with :func:`hail.ld_prune`'s rule.
 
     In Hail local mode the rule runs in numpy (:func:`local_pruned_rows`) on one
@@ -111,7 +123,9 @@ def ld_pruned(
     return pruned.annotate_rows(af=stats.AC[1] / stats.AN), n_candidates
 
 
-def local_pruned_keys(candidates: Any, *, r2: float, window_bp: int) -> tuple[Any, int]:
+def local_pruned_keys(
+    candidates: hl.MatrixTable, *, r2: float, window_bp: int
+) -> tuple[hl.Table, int]:
     """:func:`local_pruned_rows` as a Hail Table of the kept rows' keys (``locus``,
     ``alleles``), and the number of rows of ``candidates``."""
     from gwas_prs.engine.table_io import variant_frame_to_table
@@ -127,7 +141,9 @@ def local_pruned_keys(candidates: Any, *, r2: float, window_bp: int) -> tuple[An
     return table, n_candidates
 
 
-def local_pruned_rows(candidates: Any, *, r2: float, window_bp: int) -> tuple[set[int], int]:
+def local_pruned_rows(
+    candidates: hl.MatrixTable, *, r2: float, window_bp: int
+) -> tuple[set[int], int]:
     """Row indices of ``candidates`` kept by :func:`hail.ld_prune`'s rule, computed in
     numpy on one .bed export (:mod:`gwas_prs.methods.ancestry.prune_local`; Hail local mode), and
     the number of rows of ``candidates``."""
@@ -136,7 +152,7 @@ def local_pruned_rows(candidates: Any, *, r2: float, window_bp: int) -> tuple[se
 
 
 def _local_pruned(
-    candidates: Any, *, r2: float, window_bp: int
+    candidates: hl.MatrixTable, *, r2: float, window_bp: int
 ) -> tuple[set[int], int, pd.DataFrame]:
     """Kept row indices, number of rows, and the rows' .bim (contig, position, ref, alt…)."""
     from gwas_prs.formats.plink_bed import exported_bed, read_bim
@@ -177,8 +193,8 @@ class PcaResult:
 
     eigenvalues: list[float]
     total_variance: float
-    scores: Any
-    loadings: Any
+    scores: hl.Table
+    loadings: hl.Table
     n_variants: int
 
     @property
@@ -186,7 +202,7 @@ class PcaResult:
         return [float(e) / self.total_variance for e in self.eigenvalues]
 
 
-def hwe_pca(mt: Any, k: int) -> PcaResult:
+def hwe_pca(mt: hl.MatrixTable, k: int) -> PcaResult:
     """HWE-normalised PCA with loadings and the allele frequencies used.
 
     ``mt`` holds the pruned SNPs and the samples to analyse. The total variance
@@ -253,7 +269,7 @@ def with_sign_convention(result: PcaResult) -> PcaResult:
     return dataclasses.replace(result, scores=scores, loadings=loadings)
 
 
-def scores_frame(scores: Any, k: int) -> pd.DataFrame:
+def scores_frame(scores: hl.Table, k: int) -> pd.DataFrame:
     """PCA scores as a frame indexed by ``s`` with columns ``PC1`` … ``PCk``."""
     frame = scores.to_pandas()
     matrix = np.vstack(frame["scores"].to_numpy()) if len(frame) else np.zeros((0, k))

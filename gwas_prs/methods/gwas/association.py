@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
@@ -26,6 +26,9 @@ from scipy import stats
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.stage_options import GWAS
 from gwas_prs.formats.silver_bed import SilverBed, column_indices
+
+if TYPE_CHECKING:
+    import hail as hl
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +54,14 @@ def lambda_gc(p_values: Sequence[float] | np.ndarray) -> float:
 
 
 def association_tests(
-    mt: Any,
+    mt: hl.MatrixTable,
     traits: Sequence[TraitSpec],
     phenotype: Mapping[str, str],
     covariates: Sequence[str],
     *,
     test: str = "firth",
     silver: SilverBed | None = None,
-) -> dict[str, Any]:
+) -> dict[str, hl.Table]:
     """Run one association test per variant and trait.
 
     Parameters
@@ -107,16 +110,16 @@ def association_tests(
         raise InputError(f"--test {test}: choose one of {', '.join(TESTS)}")
     covariates_defined = hl.all(*[hl.is_defined(mt[c]) for c in covariates]) if covariates else True
 
-    def tested(trait: TraitSpec) -> Any:
+    def tested(trait: TraitSpec) -> hl.expr.BooleanExpression:
         """Column condition: the trait's value and every covariate are present."""
         return hl.is_defined(mt[phenotype[trait.name]]) & covariates_defined
 
-    def alt_af_expr(trait: TraitSpec) -> Any:
+    def alt_af_expr(trait: TraitSpec) -> hl.expr.Float64Expression:
         return hl.agg.filter(tested(trait), hl.agg.mean(hl.float64(mt.GT.n_alt_alleles()))) / 2
 
     x = mt.GT.n_alt_alleles()
     covs = [1.0, *[mt[c] for c in covariates]]
-    results: dict[str, Any] = {}
+    results: dict[str, hl.Table] = {}
     quantitative = [t for t in traits if not t.binary]
     if quantitative:
         mt = mt.annotate_rows(_alt_af=[alt_af_expr(t) for t in quantitative])
@@ -150,8 +153,8 @@ def association_tests(
 
 
 def _hail_logistic_table(
-    mt: Any, trait: TraitSpec, y_field: str, covariates: Sequence[str], first_test: str
-) -> Any:
+    mt: hl.MatrixTable, trait: TraitSpec, y_field: str, covariates: Sequence[str], first_test: str
+) -> hl.Table:
     """:func:`hail.logistic_regression_rows` as the table of :func:`association_tests`
     (without ``alt_af``), plus ``_ok`` (the fit converged and gave a finite p)."""
     import hail as hl
@@ -182,12 +185,12 @@ def _hail_logistic_table(
 
 
 def local_wald_table(
-    mt: Any,
+    mt: hl.MatrixTable,
     trait: TraitSpec,
     y_field: str,
     covariates: Sequence[str],
     silver: SilverBed | None = None,
-) -> Any:
+) -> hl.Table:
     """The Wald test of :func:`hail.logistic_regression_rows` computed in numpy
     (:mod:`gwas_prs.methods.gwas.logistic_local`; Hail local mode), as the table of
     :func:`association_tests` plus ``_ok``. The genotypes come from ``silver``
@@ -252,8 +255,8 @@ def local_wald_table(
 
 
 def _firth_fallback(
-    mt: Any, table: Any, trait: TraitSpec, y_field: str, covariates: Sequence[str]
-) -> Any:
+    mt: hl.MatrixTable, table: hl.Table, trait: TraitSpec, y_field: str, covariates: Sequence[str]
+) -> hl.Table:
     """Re-fit the variants whose Wald fit failed (``~_ok``) with Firth regression."""
     import hail as hl
 

@@ -1,11 +1,10 @@
 """Logistic-regression Wald tests in numpy, many variants at a time (Hail local mode).
 
 :func:`hail.logistic_regression_rows` fits one small model per variant in the
-JVM: 145 s for 154,000 variants × 1,241 samples on two cores, where ``plink2
---glm`` takes 22 s. On one machine the same fits are faster as batched linear
-algebra: the genotypes come from one PLINK .bed export and each block of
-variants is fitted together, with the Fisher information of every variant in a
-block from one BLAS product.
+JVM, several times slower than ``plink2 --glm`` on the same data on one machine.
+There the same fits are faster as batched linear algebra: the genotypes come from
+one PLINK .bed export and each block of variants is fitted together, with the
+Fisher information of every variant in a block from one BLAS product.
 
 The model, per variant: ``logit P(y = 1) = C·b_c + x·b_x`` with ``C`` the
 covariates (intercept first) and ``x`` the ALT dosage, missing dosages
@@ -24,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -33,12 +32,25 @@ from gwas_prs.core.errors import ComputationError
 from gwas_prs.engine.local_threads import map_blocks
 from gwas_prs.formats.plink_bed import read_bed_rows
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 logger = logging.getLogger(__name__)
 
 MAX_ITERATIONS = 25
 TOLERANCE = 1e-6
 #: Variants fitted together.
 BLOCK = 2048
+
+#: What :func:`wald_block` returns for B variants: ``beta``, ``se`` (float64),
+#: ``converged``, ``exploded`` (bool), ``iterations`` (int64), each of length B.
+WaldBlock: TypeAlias = tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.int64],
+]
 
 
 @dataclass
@@ -95,7 +107,7 @@ def wald_block(
     y: npt.NDArray[np.float64],
     covariates: npt.NDArray[np.float64],
     b_null: npt.NDArray[np.float64],
-) -> tuple[Any, ...]:
+) -> WaldBlock:
     """Fit ``B`` variants at once. ``x``: B × samples dosages (already imputed; one
     contiguous row per variant, which keeps the per-variant sums fast).
 
@@ -219,7 +231,7 @@ def logistic_wald_rows(
     exploded = np.zeros(n_rows, dtype=bool)
     iterations = np.zeros(n_rows, dtype=np.int64)
 
-    def fit(a: int) -> tuple[int, tuple[Any, ...], npt.NDArray[np.float64]]:
+    def fit(a: int) -> tuple[int, WaldBlock, npt.NDArray[np.float64]]:
         b = min(a + block, n_rows)
         g = read_bed_rows(bed, a, b, n_samples)  # variants × samples
         if columns is not None:
@@ -258,7 +270,7 @@ def logistic_wald_rows(
     )
 
 
-def design_matrix(frame: Any, covariates: list[str]) -> npt.NDArray[np.float64]:
+def design_matrix(frame: pd.DataFrame, covariates: list[str]) -> npt.NDArray[np.float64]:
     """Samples × (1 + covariates) float64 matrix, intercept first."""
     columns = [np.ones(len(frame))] + [frame[c].to_numpy(dtype=np.float64) for c in covariates]
     return np.column_stack(columns)

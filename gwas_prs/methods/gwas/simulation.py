@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.stage_options import SIMULATION
+
+if TYPE_CHECKING:
+    import hail as hl
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ class SimulatedTrait:
     causal: pd.DataFrame
 
 
-def choose_causal_variants(mt: Any, config: SimulationConfig) -> Any:
+def choose_causal_variants(mt: hl.MatrixTable, config: SimulationConfig) -> hl.Table:
     """Rows of ``mt`` chosen as causal (a Table keyed like ``mt``'s rows, with ``alt_af``)."""
     import hail as hl
 
@@ -100,7 +103,7 @@ def choose_causal_variants(mt: Any, config: SimulationConfig) -> Any:
 
 
 def simulate_trait(
-    mt: Any, config: SimulationConfig, sex_field: str | None = None
+    mt: hl.MatrixTable, config: SimulationConfig, sex_field: str | None = None
 ) -> SimulatedTrait:
     """Simulate ``config.trait`` on the genotypes ``mt`` (``GT``, column key ``s``)."""
     import hail as hl

@@ -11,10 +11,10 @@ r² is PLINK 1.9's: from haplotype frequencies estimated by EM on unphased
 genotypes (:func:`haplotype_r2_expr`), not the squared dosage correlation.
 
 How it scales: LD is computed only among candidates (``p <= max(p1, p2)``) and
-only within the window. In Hail local mode the candidates are exported once as a
-PLINK .bed and the banded products run in numpy (:mod:`gwas_prs.methods.ld_local`; 15×
-faster than the BlockMatrix path on the bundled cohort); on a cluster they are
-banded block-sparse matrix products. Only pairs with ``r² >= r2`` leave, as an edge list whose size grows with
+only within the window. This module is the Hail engine's clumping (banded
+block-sparse BlockMatrix products); the numpy engine's twin runs the banded products
+on the silver .bed (:mod:`gwas_prs.methods.prs.prs_local`,
+:mod:`gwas_prs.methods.ld_local`). Only pairs with ``r² >= r2`` leave, as an edge list whose size grows with
 variants × window, never variants². The greedy pass over that edge list is
 linear in variants + edges (:func:`greedy_clump`).
 """
@@ -344,8 +344,7 @@ def clump_frame(
     entry of ``values``, ``index_variant`` (bool), ``clump_index`` (str,
     ``CONTIG:POS`` of the variant's index variant, empty for variants in no
     clump) and ``clump_size`` (Int64, index variants only: members including
-    itself). On the 2,504-sample benchmark cohort (154k candidates) this saves
-    the ~50 s of building and collecting the Hail table.
+    itself). It saves building and collecting a Hail table of the candidates.
     """
     return candidates_frame(clump_candidates(mt, p_expr, params, values))
 
@@ -414,7 +413,7 @@ def clump_variants(mt: Any, p_expr: Any, params: ClumpParameters) -> Any:
     sizes = np.bincount(result.clump[result.clump >= 0], minlength=n)
     # the result as a Hail pipeline over the candidates' rows, the clumping
     # indexed by row number from literals (hl.Table.parallelize of one Python
-    # struct per variant spent 30 s in type checks for 6,000 variants)
+    # struct per variant type-checks every value in Python, which is slow)
     mt = mt.annotate_rows(_clump_p=p_expr)
     mt = mt.filter_rows(hl.is_defined(mt._clump_p) & (mt._clump_p <= max(params.p1, params.p2)))
     table = mt.rows().select("_clump_p").add_index("_clump_idx")

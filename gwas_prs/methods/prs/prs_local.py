@@ -7,8 +7,7 @@ starts no Hail at all: the summary statistics come from ``sumstats.tsv.gz``
 discovery samples are cut out of the .bed in memory for
 :func:`gwas_prs.methods.ld_local.banded_edges`, and the scores are matrix products of
 the index variants' ALT dosages of the target samples with the per-threshold
-weights. On the 2,504 × 200k benchmark cohort the stage went from 86.6 s
-(a .bed export of the discovery samples, a scoring pass, Hail's start) to ~32 s.
+weights (no .bed export of the discovery samples, no scoring pass, no Hail start).
 
 Same rules as the Hail path: the candidates and their LD edges are those of
 :func:`gwas_prs.methods.prs.clumping.clump_candidates` (identical index variants, tested),

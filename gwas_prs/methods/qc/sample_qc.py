@@ -30,10 +30,13 @@ Definitions
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import hail as hl
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +53,16 @@ KINSHIP_REPORT_MIN = 0.02
 REPORTED_SEX_FIELDS = ("gender", "sex", "reported_sex", "is_female")
 
 
-def call_rate_expr(gt: Any) -> Any:
+def call_rate_expr(gt: hl.expr.CallExpression) -> hl.expr.Float64Expression:
     """Fraction of rows with a called genotype (column aggregation, float64)."""
     import hail as hl
 
     return hl.agg.fraction(hl.is_defined(gt))
 
 
-def inbreeding_expr(gt: Any, af: Any) -> Any:
+def inbreeding_expr(
+    gt: hl.expr.CallExpression, af: hl.expr.Float64Expression
+) -> hl.expr.StructExpression:
     """``plink --het`` F statistic (column aggregation).
 
     Returns
@@ -71,7 +76,7 @@ def inbreeding_expr(gt: Any, af: Any) -> Any:
     return hl.agg.inbreeding(gt, af)
 
 
-def sample_metrics(mt_all: Any, mt_pruned: Any) -> pd.DataFrame:
+def sample_metrics(mt_all: hl.MatrixTable, mt_pruned: hl.MatrixTable) -> pd.DataFrame:
     """Per-sample QC metrics (two column passes: all variants, pruned SNPs).
 
     Parameters
@@ -127,7 +132,7 @@ def reported_sex_field(col_fields: list[str]) -> str | None:
     return next((f for f in REPORTED_SEX_FIELDS if f in col_fields), None)
 
 
-def reported_is_female_expr(value: Any) -> Any:
+def reported_is_female_expr(value: hl.expr.Expression) -> hl.expr.BooleanExpression:
     """Reported sex → ``is_female`` (bool, missing when unknown).
 
     Accepts ``female``/``male``, ``F``/``M``, PLINK codes ``2``/``1`` or booleans.
@@ -145,7 +150,7 @@ def reported_is_female_expr(value: Any) -> Any:
     )
 
 
-def sex_check(mt: Any, *, min_x_snps: int = 100) -> pd.DataFrame | None:
+def sex_check(mt: hl.MatrixTable, *, min_x_snps: int = 100) -> pd.DataFrame | None:
     """Impute sex from chrX and compare with the reported sex.
 
     Returns None (skip) when ``mt`` has fewer than ``min_x_snps`` common SNPs on
@@ -189,7 +194,7 @@ def kinship_degree(phi: float) -> str:
 LOCAL_KING_MAX_SAMPLES = 12_000
 
 
-def local_king_pairs(mt_pruned: Any, min_kinship: float) -> pd.DataFrame:
+def local_king_pairs(mt_pruned: hl.MatrixTable, min_kinship: float) -> pd.DataFrame:
     """KING-robust kinship in numpy (Hail local mode), as ``plink2 --make-king-table``.
 
     The genotypes are exported once as a PLINK .bed; over the variants called
@@ -231,7 +236,7 @@ def local_king_pairs(mt_pruned: Any, min_kinship: float) -> pd.DataFrame:
     )
 
 
-def king_pairs(mt_pruned: Any, min_kinship: float = KINSHIP_REPORT_MIN) -> pd.DataFrame:
+def king_pairs(mt_pruned: hl.MatrixTable, min_kinship: float = KINSHIP_REPORT_MIN) -> pd.DataFrame:
     """KING-robust kinship of every pair with ``phi > min_kinship``.
 
     In Hail local mode (up to 12,000 samples) computed in numpy
@@ -299,7 +304,9 @@ def related_samples_to_remove(
         node_j=hl.struct(s=ht.j_s, call_rate=ht.j_cr),
     )
 
-    def tie_breaker(left: Any, right: Any) -> Any:
+    def tie_breaker(
+        left: hl.expr.StructExpression, right: hl.expr.StructExpression
+    ) -> hl.expr.Int32Expression:
         # "larger" nodes are removed first: lower call rate, then larger ID.
         return (
             hl.case()

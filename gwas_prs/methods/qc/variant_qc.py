@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import hail as hl
 
 logger = logging.getLogger(__name__)
 
@@ -47,21 +50,23 @@ class VariantThresholds:
     hwe_p: float = 1e-6
 
 
-def call_rate_expr(gt: Any) -> Any:
+def call_rate_expr(gt: hl.expr.CallExpression) -> hl.expr.Float64Expression:
     """Fraction of columns with a called genotype (row aggregation, float64)."""
     import hail as hl
 
     return hl.agg.fraction(hl.is_defined(gt))
 
 
-def maf_expr(af: Any) -> Any:
+def maf_expr(af: hl.expr.Float64Expression) -> hl.expr.Float64Expression:
     """Minor allele frequency ``min(af, 1 - af)`` from the ALT allele frequency."""
     import hail as hl
 
     return hl.min(af, 1.0 - af)
 
 
-def hwe_expr(gt: Any, in_sample: Any = None) -> Any:
+def hwe_expr(
+    gt: hl.expr.CallExpression, in_sample: hl.expr.BooleanExpression | None = None
+) -> hl.expr.StructExpression:
     """Two-sided exact HWE test with mid-p correction (row aggregation).
 
     Parameters
@@ -82,7 +87,11 @@ def hwe_expr(gt: Any, in_sample: Any = None) -> Any:
     return hl.agg.filter(hl.coalesce(in_sample, False), hl.agg.hardy_weinberg_test(gt))
 
 
-def variant_qc_exprs(gt: Any, alleles: Any, hwe_samples: Any = None) -> dict[str, Any]:
+def variant_qc_exprs(
+    gt: hl.expr.CallExpression,
+    alleles: hl.expr.ArrayExpression,
+    hwe_samples: hl.expr.BooleanExpression | None = None,
+) -> dict[str, hl.expr.Expression]:
     """Row aggregations of variant QC (for ``annotate_rows``).
 
     Returns
@@ -105,7 +114,9 @@ def variant_qc_exprs(gt: Any, alleles: Any, hwe_samples: Any = None) -> dict[str
     }
 
 
-def variant_filter_exprs(row: Any, thresholds: VariantThresholds) -> dict[str, Any]:
+def variant_filter_exprs(
+    row: hl.Table | hl.expr.StructExpression, thresholds: VariantThresholds
+) -> dict[str, hl.expr.BooleanExpression]:
     """Per-filter failure flags (each on its own, booleans, never missing).
 
     ``fail_call_rate``, ``fail_maf`` (missing AF counts as failing: nothing
@@ -122,7 +133,9 @@ def variant_filter_exprs(row: Any, thresholds: VariantThresholds) -> dict[str, A
     }
 
 
-def first_failed_filter_expr(row: Any) -> Any:
+def first_failed_filter_expr(
+    row: hl.Table | hl.expr.StructExpression,
+) -> hl.expr.StringExpression:
     """Name of the first filter (in :data:`VARIANT_FILTERS` order) a row fails, or missing."""
     import hail as hl
 
@@ -132,7 +145,11 @@ def first_failed_filter_expr(row: Any) -> Any:
     return out
 
 
-def variant_qc_table(mt: Any, thresholds: VariantThresholds, hwe_samples: Any = None) -> Any:
+def variant_qc_table(
+    mt: hl.MatrixTable,
+    thresholds: VariantThresholds,
+    hwe_samples: hl.expr.BooleanExpression | None = None,
+) -> hl.Table:
     """Per-variant QC metrics and filter decisions, as a Table (not written).
 
     Parameters
@@ -167,7 +184,7 @@ def variant_qc_table(mt: Any, thresholds: VariantThresholds, hwe_samples: Any = 
     return ht.annotate(**{"pass": hl.is_missing(ht.removed_by)})
 
 
-def summarise_variant_qc(ht: Any, n_bins: int = 50) -> dict[str, Any]:
+def summarise_variant_qc(ht: hl.Table, n_bins: int = 50) -> dict[str, Any]:
     """One pass over a :func:`variant_qc_table`: counts and histograms.
 
     Returns
