@@ -42,12 +42,17 @@ def test_engine_choice(
 ) -> None:
     monkeypatch.delenv(ENGINE_ENV, raising=False)
     monkeypatch.delenv("GWAS_PRS_SPARK_MASTER", raising=False)
+    # as a fresh process: the master the config would start (a running Hail context,
+    # such as this test session's, would be asked instead)
+    monkeypatch.setattr("gwas_prs.engine.switch.is_hail_running", lambda: False)
     assert choose_engine(HailConfig(master=master, engine=engine), run_dir) == expected
 
 
 def test_engine_from_the_environment_and_bad_values(
     no_jvm: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("gwas_prs.engine.switch.is_hail_running", lambda: False)
+    monkeypatch.delenv("GWAS_PRS_SPARK_MASTER", raising=False)
     monkeypatch.setenv(ENGINE_ENV, "hail")
     assert choose_engine(HailConfig(), "runs/a") == "hail"
     assert choose_engine(HailConfig(engine="local"), "runs/a") == "local"  # the option wins

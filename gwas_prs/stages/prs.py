@@ -36,13 +36,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from gwas_prs.core import storage
-from gwas_prs.core.errors import ComputationError, InputError
+from gwas_prs.core.errors import ComputationError, InputError, StageNotCompleteError
 from gwas_prs.core.run_folder import (
     PRS_CLUMPS,
     PRS_SCORES,
     RunFolder,
     check_can_write,
     require_complete,
+    stage_record,
     stage_run,
 )
 from gwas_prs.core.stage_options import PRS
@@ -129,7 +130,7 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         external = read_scoring_file(config.weights_file)
         check_genome_build(  # before Hail starts; harmonise checks again
             external.genome_build,
-            str(require_complete(run, "ingest", needed_by="prs").parameters["reference_genome"]),
+            _genome_build(run),
             source=config.weights_file,
             allow_build_mismatch=config.allow_build_mismatch,
         )
@@ -164,6 +165,16 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     finally:
         if exported is not None:
             storage.remove(exported)
+
+
+def _genome_build(run: RunFolder) -> str:
+    """The reference genome the run was ingested on (prs needs the record, not bronze)."""
+    record = stage_record(run, "ingest")
+    if record is None:
+        raise StageNotCompleteError(
+            f"{run.root}: 'prs' needs the 'ingest' stage, which has not run; run 'gwas-prs ingest' first"
+        )
+    return str(record.parameters.get("reference_genome", "GRCh37"))
 
 
 def _export_silver_bed(run: RunFolder, hail: HailConfig) -> tuple[str, SilverBed]:
@@ -214,9 +225,7 @@ def _run_prs(
         if silver_bed is not None:  # the numpy engine: on the silver .bed (qc's, or exported)
             use_local_cores(hail)
             scored, counts, timings = _scores_from_bed(run, config, silver_bed, roles, tmp)
-            genome_build = str(
-                require_complete(run, "ingest", needed_by="prs").parameters["reference_genome"]
-            )
+            genome_build = _genome_build(run)
         else:
             scored, counts, timings, genome_build = _scores_with_hail(
                 run, config, external, roles, tmp, hail
