@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
 
     mt = hl.read_matrix_table(run.silver_mt)
     roles = read_split(run, args.trait)
-    pheno = read_phenotypes(gwas_record.parameters["phenotypes_file"], (args.trait,), covariates)
+    pheno = read_phenotypes(
+        run.resolve(gwas_record.parameters["phenotypes_file"]), (args.trait,), covariates
+    )
     discovery = sorted(roles.index[roles == "discovery"])
     disc = mt.filter_cols(hl.literal(set(discovery)).contains(mt.s))
     table = pheno.frame.reindex(discovery).copy()

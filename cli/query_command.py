@@ -67,12 +67,10 @@ def query(
         raise InputError(NO_SQL)
     frame = run_query(run, sql)
     if csv is not None:
-        import os
+        from gwas_prs.core import storage
 
-        csv.parent.mkdir(parents=True, exist_ok=True)
-        tmp = csv.with_name(f".{csv.name}.partial-{os.getpid()}")
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, csv)
+        with storage.atomic_writer(str(csv)) as handle:
+            frame.to_csv(handle, index=False)
         console.print(
             f"{len(frame):,} rows × {frame.shape[1]} columns written to {csv}", highlight=False
         )

@@ -508,3 +508,20 @@ def test_chunks_of_one_contig_in_several_files_are_accepted(tmp_path: Path) -> N
         {"21": (9411239, 9411245)},
         {"21": (9411300, 9411300), "22": (16050075, 16050213)},
     ]
+
+
+def test_haploid_and_missing_calls_with_short_subfields_are_valid(tmp_path: Path) -> None:
+    """GT:DP:GQ with haploid or missing calls followed by one-character subfields
+    (``0:5:30``, ``.:7:40``): valid records, once read as GT ``0:5`` (StopIteration)."""
+    from gwas_prs.core.reference import reference_contigs
+    from gwas_prs.formats.vcf_validation import scan_vcf
+
+    path = tmp_path / "short.vcf"
+    path.write_text(
+        "##fileformat=VCFv4.2\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\n"
+        "22\t16050075\t.\tA\tG\t.\t.\t.\tGT:DP:GQ\t0:5:30\t1:7:40\n"
+        "22\t16050076\t.\tA\tG\t.\t.\t.\tGT:DP:GQ\t0/1:5:30\t.:7:40\n"
+    )
+    scan = scan_vcf(str(path), reference_contigs("GRCh37"))
+    assert scan.records == 2 and scan.expected_rows_per_contig == {"22": 2}

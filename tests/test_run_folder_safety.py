@@ -307,3 +307,43 @@ def test_a_stage_on_a_missing_run_folder_creates_nothing(
     code, _, errors = invoke("qc", "no-such-run")
     assert code == 2 and "needs the 'ingest' stage, which has not run" in errors
     assert not (tmp_path / "no-such-run").exists()
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        '{"manifest_version": "2a", "stages": {}}',
+        '{"manifest_version": 2, "stages": {"qc": [1]}}',
+        '{"manifest_version": 2, "stages": {"qc": {"outputs": {}}}}',
+    ],
+)
+def test_malformed_manifest_records_exit_2(no_jvm: None, tmp_path: Path, manifest: str) -> None:
+    (tmp_path / "manifest.json").write_text(manifest)
+    code, _, errors = invoke("status", str(tmp_path))
+    assert code == 2
+    assert "not a gwas-prs manifest (a stage record or the version is malformed)" in errors
+
+
+def test_a_file_as_run_folder_is_one_line(no_jvm: None, tmp_path: Path) -> None:
+    (tmp_path / "a.vcf").write_text("x")
+    code, _, errors = invoke("ingest", str(tmp_path / "a.vcf"), "--run", str(tmp_path / "a.vcf"))
+    assert code == 2
+    assert errors == (
+        f"error: cannot create the run folder: {tmp_path}/a.vcf: exists and is not a folder; "
+        "choose another path for the run folder\n"
+    )
+
+
+def test_full_disk_names_the_file_being_written(tmp_path: Path) -> None:
+    from gwas_prs.core import storage
+
+    class FullDisk:
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / "x.tsv"
+    with pytest.raises(OSError) as caught, storage.atomic_writer(str(target)) as handle:
+        FullDisk().write(b"x")  # what a full disk does inside a writer
+        handle.write(b"never")
+    assert caught.value.filename == str(target) and caught.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # no temporary left

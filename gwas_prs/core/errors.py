@@ -100,6 +100,10 @@ _OS_ERROR_HINTS: dict[int, str] = {
     errno.EROFS: "the file system is read-only; choose a writable run folder",
     errno.EACCES: "permission denied; check the permissions or choose another path",
     errno.EPERM: "operation not permitted; check the permissions or choose another path",
+    errno.EEXIST: "exists and is not a folder; choose another path for the run folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+    errno.ENOLCK: "the file system does not support locks (flock); use a run folder on a local disk",
+    errno.EOPNOTSUPP: "the file system does not support this operation (flock); use a run folder on a local disk",
 }
 
 

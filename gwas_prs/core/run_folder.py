@@ -177,7 +177,9 @@ class RunFolder:
         the run folder (``bronze/genotypes.mt``), else absolute (or the URL)."""
         if storage.is_remote(self.root) or storage.is_remote(path):
             prefix = self.root.rstrip("/") + "/"
-            return path[len(prefix) :] if path.startswith(prefix) else path
+            if path.startswith(prefix):
+                return path[len(prefix) :]
+            return path if storage.is_remote(path) else os.path.abspath(path)
         root = os.path.realpath(self.root)
         full = os.path.realpath(path)
         if full == root:
@@ -284,7 +286,16 @@ def load_manifest(run: RunFolder) -> dict[str, Any]:
             "damaged — restore the file or start a new run folder"
         )
     data.setdefault("stages", {})
-    if int(data.get("manifest_version", 1)) < 2:
+    version = data.get("manifest_version", 1)
+    records = data["stages"]
+    if not isinstance(version, int) or not all(
+        isinstance(r, dict) and isinstance(r.get("status"), str) for r in records.values()
+    ):
+        raise InputError(
+            f"{run.manifest}: not a gwas-prs manifest (a stage record or the version is "
+            "malformed); the run folder is damaged — restore the file or start a new run folder"
+        )
+    if version < 2:
         _migrate_v1_paths(data)
     return dict(data)
 
@@ -314,7 +325,7 @@ def stage_record(run: RunFolder, stage: str) -> StageRecord | None:
     if raw is None:
         return None
     known = {f for f in StageRecord.__dataclass_fields__}
-    record = StageRecord(**{k: v for k, v in raw.items() if k in known})
+    record = StageRecord(**{"started": "", **{k: v for k, v in raw.items() if k in known}})
     record.outputs = {name: run.resolve(path) for name, path in record.outputs.items()}
     return record
 
@@ -416,7 +427,10 @@ def run_lock(run: RunFolder, command: str = "gwas-prs", *, create: bool = True) 
     except OSError as exc:
         os.close(fd)
         if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise
+            message = os_error_message(OSError(exc.errno, exc.strerror, run.lock))
+            if message is None:
+                raise
+            raise InputError(f"cannot lock the run folder: {message}") from None
         holder = _lock_holder(run.lock) or "pid unknown"
         raise RunFolderBusyError(
             f"{run.root} is in use by another gwas-prs ({holder}); wait for it to finish, "

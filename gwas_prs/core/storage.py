@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,8 +98,15 @@ def atomic_writer(path: str) -> Iterator[BinaryIO]:
     it raises; object stores (``gs://``) make single-object writes atomic themselves.
     """
     if is_remote(path):
-        with _hfs().open(path, "wb") as handle:
-            yield handle
+        # an object-store upload commits when its stream closes, also on an exception:
+        # spool the bytes locally and upload them only when the block succeeded
+        with tempfile.TemporaryFile() as spool:
+            yield spool
+            if not spool.closed:
+                spool.flush()
+            spool.seek(0)
+            with _hfs().open(path, "wb") as handle:
+                shutil.copyfileobj(spool, handle)
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +122,10 @@ def atomic_writer(path: str) -> Iterator[BinaryIO]:
         finally:
             os.close(descriptor)
         os.replace(tmp, target)
+    except OSError as exc:
+        if exc.filename is None:  # write() errors (a full disk) name no file: name it
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        raise
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)

@@ -7,7 +7,8 @@ thousands of rows, ignores the column types a caller needs (an int64 ``position`
 ``hl.locus`` wants int32) and keeps NaN as a present value. Both directions
 therefore go through a TSV file in Hail's temporary folder (``RUN/tmp/hail``:
 local, or ``gs://`` for a run folder on Cloud Storage, where every executor can
-read it): Hail writes or reads it in the JVM, pandas in C, and floats are written
+read it), opened from Python with :func:`hail.hadoop_open` (the JVM's own view of
+that folder): Hail writes or reads it in the JVM, pandas in C, and floats are written
 with 17 significant digits (``%.17g``), so every float64 survives the trip exactly
 (Hail's own ``str()`` of a float keeps only 6 digits). It is one implementation for
 both engines (:mod:`gwas_prs.engine.switch`), so the round trip cannot differ between them.
@@ -18,23 +19,17 @@ Missing values are ``NA`` in the files; a string column whose value is the text
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from gwas_prs.core import storage
-
 if TYPE_CHECKING:
     import hail as hl
 
 logger = logging.getLogger(__name__)
-
-
-def _storage_path(hail_path: str) -> str:
-    """A path of Hail's temporary folder as :mod:`gwas_prs.core.storage` takes it."""
-    return hail_path.removeprefix("file://")
 
 
 def exact_str_expr(
@@ -82,7 +77,9 @@ def table_to_frame(ht: hl.Table, columns: Mapping[str, hl.expr.Expression]) -> p
     path = hl.utils.new_temp_file("table", "tsv")
     flat.select(**text).export(path)
     try:
-        with storage.open_binary(_storage_path(path)) as handle:
+        # through Hail's own file system (the JVM's view of the temporary folder:
+        # local, gs:// or hdfs://), never through a second client that may disagree
+        with hl.hadoop_open(path, "rb") as handle:
             frame = pd.read_csv(
                 handle,
                 sep="\t",
@@ -90,9 +87,10 @@ def table_to_frame(ht: hl.Table, columns: Mapping[str, hl.expr.Expression]) -> p
                 keep_default_na=False,
                 na_values={n: ["NA"] for n in types},
                 float_precision="round_trip",
+                quoting=csv.QUOTE_NONE,  # Hail writes values as they are
             )
     finally:
-        storage.remove(_storage_path(path))
+        hl.current_backend().fs.remove(path)
     for name, dtype in types.items():
         if dtype == hl.tstr:
             frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
@@ -134,8 +132,11 @@ def frame_to_table(
             text[name] = frame[name].map({True: "true", False: "false"})
         elif dtype in (hl.tfloat32, hl.tfloat64):
             text[name] = [repr(float(v)) if pd.notna(v) else "NA" for v in frame[name]]
-    with storage.open_binary(_storage_path(path), "wb") as handle:
-        handle.write(text.to_csv(sep="\t", index=False, na_rep="NA").encode())
+    # values as they are (Hail reads them unquoted); a tab or newline inside a value
+    # cannot be written and raises here rather than shifting columns
+    data = text.to_csv(sep="\t", index=False, na_rep="NA", quoting=csv.QUOTE_NONE, quotechar="\x00")
+    with hl.hadoop_open(path, "wb") as handle:
+        handle.write(data.encode())
     table = hl.import_table(path, types=dict(types), missing="NA", quote=None)
     return table.key_by(*key) if key else table
 

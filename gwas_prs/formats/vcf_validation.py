@@ -601,7 +601,7 @@ def scan_vcf(
                     gts = set(fields)
                 else:
                     prefixes = set(map(_FIRST_FOUR, fields))  # 'a/b:' when GT has 3 chars
-                    if all(p[3:4] == b":" for p in prefixes):
+                    if all(p[3:4] == b":" and p[1:2] in (b"/", b"|") for p in prefixes):
                         gts = {p[:3] for p in prefixes}
                     else:
                         gts = {f.split(b":", 1)[0] for f in fields}
@@ -613,7 +613,9 @@ def scan_vcf(
                             gt_cache.clear()
                         gt_cache[(gt, n_alt)] = problem
                     if problem is not None:
-                        index = next(i for i, f in enumerate(fields) if f.split(b":", 1)[0] == gt)
+                        index = next(
+                            (i for i, f in enumerate(fields) if f.split(b":", 1)[0] == gt), 0
+                        )
                         raise _fail(
                             path,
                             line_no,

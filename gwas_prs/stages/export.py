@@ -183,10 +183,16 @@ def run_export(config: ExportConfig, hail: HailConfig | None = None) -> ExportRe
             with hail_errors_as_computation_errors(f"exporting the {config.layer} layer", log):
                 _genotypes(run, config, tmp, result)
         _write_marker(run, config, tmp, result)
+        previous = None
         if os.path.exists(config.out):
             check_out(config.run_dir, config.out, overwrite=config.overwrite, layer=config.layer)
-            shutil.rmtree(config.out)  # a previous export (it has the marker)
+            # a previous export (it has the marker): set aside, replaced, then removed,
+            # so that a crash in between never leaves neither export
+            previous = _partial(config.out)
+            os.replace(config.out, previous)
         os.replace(tmp, config.out)
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

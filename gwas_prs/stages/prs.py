@@ -184,15 +184,19 @@ def _export_silver_bed(run: RunFolder, hail: HailConfig) -> tuple[str, SilverBed
 
     folder = storage.join(run.tmp, f"prs-bed-{uuid.uuid4().hex[:8]}")
     storage.makedirs(folder)
-    with hail_errors_as_computation_errors("exporting the silver genotypes", log):
-        mt = hl.read_matrix_table(run.silver_mt)
-        n_variants, n_samples = mt.count()
-        write_silver_bed(mt, storage.join(folder, "genotypes"))
-    bed = open_silver_bed(folder, n_samples, n_variants)
-    if bed is None:  # pragma: no cover - just written with this shape
-        raise ComputationError(
-            f"{folder}: the exported silver .bed does not match the silver genotypes"
-        )
+    try:
+        with hail_errors_as_computation_errors("exporting the silver genotypes", log):
+            mt = hl.read_matrix_table(run.silver_mt)
+            n_variants, n_samples = mt.count()
+            write_silver_bed(mt, storage.join(folder, "genotypes"))
+        bed = open_silver_bed(folder, n_samples, n_variants)
+        if bed is None:  # pragma: no cover - just written with this shape
+            raise ComputationError(
+                f"{folder}: the exported silver .bed does not match the silver genotypes"
+            )
+    except BaseException:
+        storage.remove(folder)  # a failed or interrupted export leaves nothing behind
+        raise
     return folder, bed
 
 
