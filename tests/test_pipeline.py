@@ -403,7 +403,13 @@ def test_copied_run_works_without_the_original(
         assert stages["gwas:disease"]["parameters"]["phenotypes_file"] == (
             "simulated/disease/phenotypes.tsv"
         )
-        code, _, errors = invoke("prs", "copied run", "--trait", "disease", "--overwrite")
+        # the parameters the reference's prs ran with (an earlier test may change them)
+        prs = stages["prs:disease"]["parameters"]
+        code, _, errors = invoke(
+            "prs", "copied run", "--trait", "disease", "--overwrite",
+            "--clump-r2", str(prs["clump_r2"]),
+            "--thresholds", ",".join(f"{t:g}" for t in prs["thresholds"]),
+        )  # fmt: skip
         assert code == 0, errors
         scores = "gold/prs/disease/scores.tsv"
         assert (copy / scores).read_bytes() == (hidden / scores).read_bytes()
