@@ -156,12 +156,21 @@ def test_version_1_manifests_are_migrated(tmp_path: Path, monkeypatch: pytest.Mo
             }
         },
     }
+    manifest["stages"]["gwas:t"] = {
+        "status": "complete",
+        "started": "x",
+        "parameters": {"phenotypes_file": str(tmp_path / "elsewhere/simulated/t/phenotypes.tsv")},
+    }
     (tmp_path / "demo" / "manifest.json").write_text(json.dumps(manifest))
     shutil.move("demo", "elsewhere")
     run = RunFolder("elsewhere")
     assert load_manifest(run)["stages"]["ingest"]["outputs"] == {"bronze_mt": "bronze/genotypes.mt"}
     assert require_complete(run, "ingest", needed_by="qc").outputs["bronze_mt"] == (
         "elsewhere/bronze/genotypes.mt"
+    )
+    # an input inside the run (absolute in version 1, under where the run is now)
+    assert stage_record(run, "gwas:t").parameters["phenotypes_file"] == (  # type: ignore[union-attr]
+        "simulated/t/phenotypes.tsv"
     )
 
 

@@ -296,21 +296,28 @@ def load_manifest(run: RunFolder) -> dict[str, Any]:
             "malformed); the run folder is damaged — restore the file or start a new run folder"
         )
     if version < 2:
-        _migrate_v1_paths(data)
+        _migrate_v1_paths(data, run)
     return dict(data)
 
 
-def _migrate_v1_paths(data: dict[str, Any]) -> None:
+def _migrate_v1_paths(data: dict[str, Any], run: RunFolder) -> None:
     """Version 1 stored outputs as given on the command line (``runs/a/bronze/…``,
-    relative to the working directory of the command): make them run-relative."""
+    relative to the working directory of the command) and inputs inside the run as
+    absolute paths: make both run-relative (the absolute ones when they lie under the
+    run folder where it is now)."""
     recorded = str(data.get("run", "")).rstrip("/")
+    here = "" if run.is_remote() else os.path.abspath(run.root)
     for raw in data["stages"].values():
-        outputs = raw.get("outputs") if isinstance(raw, dict) else None
-        if not isinstance(outputs, dict):
-            continue
-        for name, path in list(outputs.items()):
-            if recorded and isinstance(path, str) and path.startswith(recorded + "/"):
-                outputs[name] = path[len(recorded) + 1 :]
+        outputs = raw.get("outputs")
+        if isinstance(outputs, dict):
+            for name, path in list(outputs.items()):
+                if recorded and isinstance(path, str) and path.startswith(recorded + "/"):
+                    outputs[name] = path[len(recorded) + 1 :]
+        parameters = raw.get("parameters")
+        if here and isinstance(parameters, dict):
+            value = parameters.get("phenotypes_file")
+            if isinstance(value, str) and value.startswith(here + "/"):
+                parameters["phenotypes_file"] = value[len(here) + 1 :]
     data["manifest_version"] = MANIFEST_VERSION
 
 
