@@ -330,7 +330,7 @@ def submit(
         return
     result = run_command(describe, what=f"read the configuration of cluster {name}")
     cluster = parse_cluster(parse_json_output(result.stdout, f"cluster {name}"))
-    if cluster.status != "RUNNING":
+    if cluster.status not in ("RUNNING", "UPDATING"):  # UPDATING: autoscaling, still usable
         raise InputError(
             f"cluster {name} is {cluster.status}, not RUNNING; wait for it or start it again"
         )

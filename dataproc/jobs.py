@@ -22,19 +22,33 @@ from gwas_prs.dataproc.cluster import ClusterInfo, GcpLocation, validate_cluster
 
 logger = logging.getLogger(__name__)
 
-#: Commands that may be submitted (the stage commands and the whole pipeline).
-SUBMITTABLE_COMMANDS = (
-    "ingest",
-    "qc",
-    "gwas",
-    "prs",
-    "train",
-    "predict",
-    "run",
-    "simulate",
-    "export",
-)
+#: Commands of the Typer app that run on this machine only: they read this machine's
+#: files, talk to gcloud/hailctl, or start a cohort generator. Every other command of
+#: the app may be submitted (:func:`submittable_commands`).
+LOCAL_ONLY_COMMANDS = ("demo", "stage", "status", "query", "dataproc", "simulate-cohort")
 _RUN_OPTIONS = ("--run", "-r")
+#: Options whose value is written by the command: on a cluster they must be gs://
+#: (the master's disk is deleted with the cluster).
+OUTPUT_OPTIONS = ("--out", "-o")
+
+
+def submittable_commands() -> tuple[str, ...]:
+    """The commands that may run on a cluster, from the Typer app itself (so the list
+    never names a command that does not exist, or misses a new one)."""
+    from gwas_prs.cli.app import app
+
+    names = [c.name for c in app.registered_commands if c.name]
+    return tuple(n for n in names if n not in LOCAL_ONLY_COMMANDS)
+
+
+def _option_value(args: Sequence[str], options: Sequence[str]) -> str | None:
+    for index, arg in enumerate(args):
+        if arg in options and index + 1 < len(args):
+            return args[index + 1]
+        for option in options:
+            if option.startswith("--") and arg.startswith(option + "="):
+                return arg.split("=", 1)[1]
+    return None
 
 
 def job_entry_path() -> Path:
@@ -43,27 +57,32 @@ def job_entry_path() -> Path:
 
 
 def run_folder_from_args(args: Sequence[str]) -> str | None:
-    """The run folder of a stage command line.
-
-    ``--run X``, ``-r X`` or ``--run=X`` wins; otherwise the first ``gs://``
-    argument after the command name (stage commands take the run folder as
-    their first argument).
+    """The run folder of a stage command line (where its logs go), by the command's own
+    rule: ``ingest`` and the like take ``--run``/``-r``; ``predict`` writes beside its
+    ``--out`` file; ``run`` names it in its pipeline file (None); the other stage
+    commands take it as their first argument (``qc RUN``), never "the first gs://
+    argument" (``predict --model gs://…`` is an input).
 
     >>> run_folder_from_args(["ingest", "gs://b/in/chr1.vcf.gz", "--run", "gs://b/runs/a"])
     'gs://b/runs/a'
     >>> run_folder_from_args(["qc", "gs://b/runs/a", "--overwrite"])
     'gs://b/runs/a'
+    >>> run_folder_from_args(["predict", "--model", "gs://b/runs/a/gold/models/t", "--out", "gs://b/p/x.tsv"])
+    'gs://b/p'
     """
-    for index, arg in enumerate(args):
-        if arg in _RUN_OPTIONS and index + 1 < len(args):
-            return args[index + 1]
-        if arg.startswith("--run="):
-            return arg.split("=", 1)[1]
-    if args and args[0] == "ingest":
+    if not args:
         return None
-    for arg in args[1:]:
-        if arg.startswith("gs://"):
-            return arg
+    command = args[0]
+    run = _option_value(args, _RUN_OPTIONS)
+    if run is not None:
+        return run
+    if command in ("ingest", "run"):
+        return None
+    if command == "predict":
+        out = _option_value(args, OUTPUT_OPTIONS)
+        return out.rstrip("/").rpartition("/")[0] if out and "/" in out else None
+    if len(args) > 1 and not args[1].startswith("-"):
+        return args[1]
     return None
 
 
@@ -84,9 +103,14 @@ def check_stage_args(args: Sequence[str]) -> str | None:
             "say which command to run after '--', e.g. gwas-prs dataproc submit NAME -- qc gs://BUCKET/runs/cohort"
         )
     command = args[0]
-    if command not in SUBMITTABLE_COMMANDS:
+    allowed = submittable_commands()
+    if command not in allowed:
+        raise InputError(f"'{command}' cannot be submitted; use one of {', '.join(allowed)}")
+    out = _option_value(args, OUTPUT_OPTIONS)
+    if out is not None and not out.startswith("gs://"):
         raise InputError(
-            f"'{command}' cannot be submitted; use one of {', '.join(SUBMITTABLE_COMMANDS)}"
+            f"--out {out}: on a cluster the output must be on gs:// (the master's disk is "
+            "deleted with the cluster); give gs://BUCKET/PREFIX/…"
         )
     for arg in args[1:]:
         if not arg.startswith("-") and "://" not in arg and os.path.exists(arg):
@@ -133,6 +157,12 @@ def check_hail_version(
     EnvironmentSetupError
         The cluster records no Hail version or a different one.
     """
+    if cluster.gwas_prs_version is None or cluster.wheel is None:
+        raise EnvironmentSetupError(
+            f"cluster {cluster.name} has no gwas-prs wheel in its metadata (it was not started by "
+            "'gwas-prs dataproc start', so its nodes lack gwas-prs); start one with "
+            f"'gwas-prs dataproc start {cluster.name}-gwas --bucket BUCKET'"
+        )
     if cluster.hail_version is None:
         raise EnvironmentSetupError(
             f"cluster {cluster.name} records no Hail version (it was not started by 'gwas-prs dataproc start'); "

@@ -336,12 +336,14 @@ def test_stop_dry_run(fakes: FakePrograms) -> None:
 
 
 def cluster_json(
-    name: str, hail: str | None = HAIL_VERSION, state: str = "RUNNING"
+    name: str, hail: str | None = HAIL_VERSION, state: str = "RUNNING", wheel: bool = True
 ) -> dict[str, object]:
     metadata = {
-        "gwas-prs-version": "0.1.0",
         "WHEEL": f"gs://hail-common/hailctl/dataproc/{HAIL_VERSION}/hail-{HAIL_VERSION}-py3-none-any.whl",
     }
+    if wheel:  # what 'gwas-prs dataproc start' records
+        metadata["gwas-prs-version"] = "0.1.0"
+        metadata["gwas-prs-wheel"] = f"gs://lab/gwas-prs/wheels/{WHEEL_NAME}"
     if hail is not None:
         metadata["gwas-prs-hail-version"] = hail
     return {
@@ -514,6 +516,11 @@ def test_submit_refuses_local_input_files(fakes: FakePrograms, tmp_path: Path) -
     [
         (
             ["qc", "runs/a"],
+            "run folder runs/a is not on Google Cloud Storage; on Dataproc use gs://BUCKET/PREFIX "
+            "(stage local inputs first with 'gwas-prs stage')",
+        ),
+        (
+            ["qc", "--overwrite"],
             "'qc' needs a gs:// run folder on the cluster; give it with --run gs://BUCKET/PREFIX",
         ),
         (
@@ -523,7 +530,8 @@ def test_submit_refuses_local_input_files(fakes: FakePrograms, tmp_path: Path) -
         ),
         (
             ["demo"],
-            "'demo' cannot be submitted; use one of ingest, qc, gwas, prs, train, predict, run, simulate, export",
+            "'demo' cannot be submitted; use one of ingest, qc, simulate-phenotype, gwas, prs, "
+            "train, predict, run, export",
         ),
     ],
 )
@@ -573,3 +581,73 @@ def test_help_imports_no_heavy_modules() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout == "[]\n"
+
+
+def test_submit_refuses_a_cluster_without_the_gwas_prs_wheel(fakes: FakePrograms) -> None:
+    """A cluster started by plain hailctl has Hail but no gwas-prs on its nodes: refused
+    before the job runs (it used to fail on the cluster with ModuleNotFoundError)."""
+    fakes.respond("gcloud", DESCRIBE, stdout=json.dumps(cluster_json("gwas-1", wheel=False)))
+    code, _, stderr = invoke("dataproc", "submit", "gwas-1", "--", "qc", "gs://lab/runs/a")
+    assert code == 3
+    assert stderr == (
+        "error: cluster gwas-1 has no gwas-prs wheel in its metadata (it was not started by "
+        "'gwas-prs dataproc start', so its nodes lack gwas-prs); start one with "
+        "'gwas-prs dataproc start gwas-1-gwas --bucket BUCKET'\n"
+    )
+    assert [c[0] for c in fakes.calls()] == ["gcloud"]  # nothing submitted
+
+
+def test_submit_accepts_an_updating_cluster(fakes: FakePrograms) -> None:
+    """UPDATING is an autoscaling cluster at work: it runs jobs."""
+    fakes.respond("gcloud", DESCRIBE, stdout=json.dumps(cluster_json("gwas-1", state="UPDATING")))
+    code, _, stderr = invoke("dataproc", "submit", "gwas-1", "--", "qc", "gs://lab/runs/a")
+    assert code == 0, stderr
+    assert fakes.calls()[-1][:3] == ["hailctl", "dataproc", "submit"]
+
+
+@pytest.mark.parametrize(
+    ("stage_args", "message"),
+    [
+        (
+            ["simulate", "gs://lab/runs/a"],
+            "error: 'simulate' cannot be submitted; use one of ingest, qc, simulate-phenotype, "
+            "gwas, prs, train, predict, run, export\n",
+        ),
+        (
+            [
+                "predict",
+                "--model",
+                "gs://lab/runs/a/gold/models/t",
+                "--vcf",
+                "gs://lab/x.vcf.gz",
+                "--out",
+                "pred.tsv",
+            ],
+            "error: --out pred.tsv: on a cluster the output must be on gs:// (the master's disk "
+            "is deleted with the cluster); give gs://BUCKET/PREFIX/…\n",
+        ),
+        (
+            ["export", "gs://lab/runs/a", "--layer", "gold", "--out=exports/gold"],
+            "error: --out exports/gold: on a cluster the output must be on gs:// (the master's "
+            "disk is deleted with the cluster); give gs://BUCKET/PREFIX/…\n",
+        ),
+    ],
+)
+def test_submit_refuses_what_cannot_run_on_a_cluster(
+    fakes: FakePrograms, stage_args: list[str], message: str
+) -> None:
+    code, _, stderr = invoke("dataproc", "submit", "gwas-1", "--dry-run", "--", *stage_args)
+    assert code == 2
+    assert stderr == message
+    assert fakes.calls() == []
+
+
+def test_every_submittable_command_exists() -> None:
+    """The allow-list comes from the Typer app: every name is a real command."""
+    from gwas_prs.cli.app import app
+    from gwas_prs.dataproc.jobs import submittable_commands
+
+    names = {c.name for c in app.registered_commands}
+    assert set(submittable_commands()) <= names
+    assert "simulate-phenotype" in submittable_commands()
+    assert "demo" not in submittable_commands()

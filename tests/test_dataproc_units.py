@@ -108,6 +108,13 @@ def test_metadata_values_with_separators_are_refused() -> None:
         (["ingest", "gs://b/in/x.vcf.gz", "--run=gs://b/runs/a"], "gs://b/runs/a"),
         (["ingest", "gs://b/in/x.vcf.gz"], None),
         (["run", "config.yaml"], None),
+        # predict: beside its --out file, never inside the model folder it reads
+        (
+            ["predict", "--model", "gs://b/runs/a/gold/models/t", "--out", "gs://b/p/x.tsv"],
+            "gs://b/p",
+        ),
+        (["export", "gs://b/runs/a", "--layer", "gold", "--out", "gs://b/e"], "gs://b/runs/a"),
+        (["simulate-phenotype", "gs://b/runs/a", "--trait", "t"], "gs://b/runs/a"),
     ],
 )
 def test_run_folder_from_args(args: list[str], expected: str | None) -> None:
@@ -123,9 +130,16 @@ def test_parse_cluster_and_version_check() -> None:
         }
     )
     assert info == ClusterInfo("c1", "RUNNING", 0, 0, "0.2.139", None, None)
-    check_hail_version(info, "0.2.139", "0.1.0")
+    with pytest.raises(EnvironmentSetupError, match="has no gwas-prs wheel in its metadata"):
+        check_hail_version(info, "0.2.139", "0.1.0")
+    wheel = "gs://b/gwas-prs/wheels/gwas_prs-0.1.0-py3-none-any.whl"
+    check_hail_version(
+        ClusterInfo("c1", "RUNNING", 0, 0, "0.2.139", "0.1.0", wheel), "0.2.139", "0.1.0"
+    )
     with pytest.raises(EnvironmentSetupError) as err:
-        check_hail_version(ClusterInfo("c2", "RUNNING", 2, 0, None, None, None), "0.2.139", "0.1.0")
+        check_hail_version(
+            ClusterInfo("c2", "RUNNING", 2, 0, None, "0.1.0", wheel), "0.2.139", "0.1.0"
+        )
     assert str(err.value) == (
         "cluster c2 records no Hail version (it was not started by 'gwas-prs dataproc start'); "
         "start one with 'gwas-prs dataproc start c2-gwas --bucket BUCKET'"
