@@ -4,8 +4,8 @@
   ``methods/`` subpackage never imports another's modules (the shared numpy LD
   kernels, ``methods/ld_local.py``, are for all of them);
 - ``core/``, ``formats/`` and ``engine/`` import no stage, method or report;
-- only ``engine/switch.py`` decides between the engines (``spark_is_local`` is
-  called nowhere else);
+- only ``engine/switch.py`` decides between the engines (``runs_locally``, which
+  asks the running Spark context, is defined and called nowhere else);
 - there is no import circle between gwas_prs modules, counting the imports inside
   functions too.
 """
@@ -100,8 +100,7 @@ def test_foundation_layers_import_nothing_above_them() -> None:
 
 def test_the_engine_is_chosen_in_one_module() -> None:
     def decides(text: str) -> bool:
-        calls = text.count("spark_is_local()") - text.count("def spark_is_local()")
-        return calls > 0 or "runs_locally" in text
+        return "runs_locally" in text or "spark_context().master" in text
 
     callers = sorted(
         module_name(path)

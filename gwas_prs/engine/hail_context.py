@@ -232,20 +232,6 @@ def is_hail_running() -> bool:
     return Env._hc is not None
 
 
-def spark_is_local() -> bool:
-    """True when the running Hail context is in Spark local mode (executors share this
-    machine's disk); False when none runs or it runs elsewhere (a cluster, the service)."""
-    if not is_hail_running():
-        return False
-    try:
-        import hail as hl
-
-        master = str(hl.spark_context().master)
-    except Exception:  # any other backend: the distributed path
-        return False
-    return master.startswith("local")
-
-
 def start_hail(config: HailConfig) -> str | None:
     """Start Hail as described by ``config`` and return the path of its log.
 

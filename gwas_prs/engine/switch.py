@@ -30,7 +30,7 @@ from typing import Any, ParamSpec, TypeVar
 from gwas_prs.core import storage
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.run_folder import RunFolder, run_lock
-from gwas_prs.engine.hail_context import HailConfig, is_hail_running, spark_is_local
+from gwas_prs.engine.hail_context import HailConfig, is_hail_running
 
 ENGINE_CHOICES: tuple[str, ...] = ("auto", "local", "hail")
 #: Environment default of ``--engine``.
@@ -80,10 +80,24 @@ def choose_engine(config: HailConfig, run_dir: str | None) -> str:
     return requested
 
 
+def runs_locally() -> bool:
+    """True when the running Hail context is in Spark local mode (executors share this
+    machine's disk); False when none runs or it runs elsewhere (a cluster, the service)."""
+    if not is_hail_running():
+        return False
+    try:
+        import hail as hl
+
+        master = str(hl.spark_context().master)
+    except Exception:  # any other backend: the distributed path
+        return False
+    return master.startswith("local")
+
+
 def spark_master(config: HailConfig) -> str:
     """The master of the running Hail context, else the one ``config`` would start."""
     if is_hail_running():
-        return "local" if spark_is_local() else "cluster"
+        return "local" if runs_locally() else "cluster"
     return config.resolved_master()
 
 
@@ -108,7 +122,7 @@ def numpy_engine() -> bool:
     use, notebooks), as ``auto`` would decide for the running Hail context."""
     if _current is not None:
         return _current == LOCAL
-    return spark_is_local()
+    return runs_locally()
 
 
 _P = ParamSpec("_P")
