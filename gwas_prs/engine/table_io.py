@@ -7,7 +7,7 @@ thousands of rows, ignores the column types a caller needs (an int64 ``position`
 ``hl.locus`` wants int32) and keeps NaN as a present value. Both directions
 therefore go through a TSV file in Hail's temporary folder (``RUN/tmp/hail``:
 local, or ``gs://`` for a run folder on Cloud Storage, where every executor can
-read it), opened from Python with :func:`hail.hadoop_open` (the JVM's own view of
+read it), opened from Python through the Hail backend's file system (the JVM's own view of
 that folder): Hail writes or reads it in the JVM, pandas in C, and floats are written
 with 17 significant digits (``%.17g``), so every float64 survives the trip exactly
 (Hail's own ``str()`` of a float keeps only 6 digits). It is one implementation for
@@ -79,7 +79,7 @@ def table_to_frame(ht: hl.Table, columns: Mapping[str, hl.expr.Expression]) -> p
     try:
         # through Hail's own file system (the JVM's view of the temporary folder:
         # local, gs:// or hdfs://), never through a second client that may disagree
-        with hl.hadoop_open(path, "rb") as handle:
+        with hl.current_backend().fs.open(path, "rb") as handle:
             frame = pd.read_csv(
                 handle,
                 sep="\t",
@@ -135,7 +135,7 @@ def frame_to_table(
     # values as they are (Hail reads them unquoted); a tab or newline inside a value
     # cannot be written and raises here rather than shifting columns
     data = text.to_csv(sep="\t", index=False, na_rep="NA", quoting=csv.QUOTE_NONE, quotechar="\x00")
-    with hl.hadoop_open(path, "wb") as handle:
+    with hl.current_backend().fs.open(path, "wb") as handle:
         handle.write(data.encode())
     table = hl.import_table(path, types=dict(types), missing="NA", quote=None)
     return table.key_by(*key) if key else table
