@@ -1,6 +1,6 @@
 """Developer and CI sessions: ``nox -s demo``, ``nox -s tests``, ``nox -s lint typecheck``.
 
-``nox`` alone runs lint, typecheck and tests (what CI runs). Virtual
+``nox`` alone runs lint, typecheck, tests and engines (what CI runs). Virtual
 environments are made with uv when it is installed (much faster), otherwise
 with virtualenv.
 """
@@ -12,7 +12,7 @@ import os
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "engines"]
 nox.options.reuse_existing_virtualenvs = True
 
 #: Interpreter for the sessions: the one running nox, unless GWAS_PRS_PYTHON names another.
@@ -29,6 +29,14 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (Hail local mode; PLINK reference tests where installed)."""
     session.install("-e", ".[test]", env=COMPILE)
     session.run("pytest", *session.posargs, env={"PYTHONUNBUFFERED": "1"})
+
+
+@nox.session(python=PYTHON)
+def engines(session: nox.Session) -> None:
+    """The engine comparison: the small pipeline on the Hail engine against the numpy
+    engine, stage by stage (pytest marker ``engines``, about 4 minutes)."""
+    session.install("-e", ".[test]", env=COMPILE)
+    session.run("pytest", "-m", "engines", *session.posargs, env={"PYTHONUNBUFFERED": "1"})
 
 
 @nox.session(python=PYTHON)

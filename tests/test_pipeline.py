@@ -221,6 +221,7 @@ def test_uninterrupted_run_and_status(reference_run: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.engines
 def test_engines_agree_on_every_stage(reference_run: Path, tmp_path: Path) -> None:
     """The same pipeline with ``--engine hail`` (Hail's methods: ``hl.ld_prune``,
     ``hwe_normalized_pca``, ``hl.king``, ``logistic_regression_rows``, BlockMatrix
