@@ -130,7 +130,10 @@ def start(
         str | None,
         typer.Option(
             "--kms-key",
-            help="Cloud KMS key for the cluster's disks (CMEK), projects/P/locations/L/keyRings/R/cryptoKeys/K.",
+            help=(
+                "Cloud KMS key (CMEK) for the cluster's disks and its job arguments, "
+                "projects/P/locations/L/keyRings/R/cryptoKeys/K."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -138,7 +141,15 @@ def start(
         str | None,
         typer.Option(
             "--service-account",
-            help="Service account the cluster's VMs run as.",
+            help="Service account the cluster's VMs run as [default: the Compute Engine default one].",
+            show_default=False,
+        ),
+    ] = None,
+    scopes: Annotated[
+        str | None,
+        typer.Option(
+            "--scopes",
+            help="OAuth scopes of the VMs, comma-separated, e.g. cloud-platform [default: Dataproc's].",
             show_default=False,
         ),
     ] = None,
@@ -146,6 +157,28 @@ def start(
         str | None,
         typer.Option("--subnet", help="VPC subnetwork for the cluster's VMs.", show_default=False),
     ] = None,
+    private_ip: Annotated[
+        bool,
+        typer.Option(
+            "--private-ip",
+            "--no-address",
+            help=(
+                "No external IP addresses (gcloud --no-address): runs the 'gcloud dataproc clusters "
+                "create' that hailctl prints, with --no-address. The subnet needs Private Google "
+                "Access and Cloud NAT (the init actions install from PyPI)."
+            ),
+        ),
+    ] = False,
+    notebook: Annotated[
+        bool,
+        typer.Option(
+            "--notebook",
+            help=(
+                "Keep the Jupyter server that hailctl starts on the master (no token: reach it "
+                "only through 'hailctl dataproc connect'); without it, it is stopped."
+            ),
+        ),
+    ] = False,
     wheel: Annotated[
         Path | None,
         typer.Option(
@@ -167,16 +200,26 @@ def start(
     """Start a Dataproc cluster with gwas-prs installed on every node.
 
     NAME is the new cluster's name (lowercase letters, digits, hyphens).
-    Builds the gwas-prs wheel, uploads it and its install init action to
-    gs://BUCKET/gwas-prs/, then runs 'hailctl dataproc start' (which picks the
-    Dataproc image that matches the installed Hail). GPUs, Spot VMs, autoscaling
-    and CMEK are passed through to gcloud. The cluster deletes itself after
-    --max-idle.
+    Builds the gwas-prs wheel and stages it, a requirements file pinning its
+    dependencies to the versions installed here, its install init action and pinned
+    copies of the profile's init actions under gs://BUCKET/gwas-prs/staged/SHA256/
+    (content-addressed: never overwritten), then runs 'hailctl dataproc start'
+    (which picks the Dataproc image that matches the installed Hail). GPUs, Spot
+    VMs, autoscaling and CMEK are passed through to gcloud. The cluster deletes
+    itself after --max-idle.
 
     Example: gwas-prs dataproc start gwas-1 --bucket my-lab-gwas --region us-central1 --workers 4
     """
     from gwas_prs.core.processes import format_argv, run_command
-    from gwas_prs.dataproc.cluster import ClusterSpec, GcpLocation, start_argv, validate_spec
+    from gwas_prs.dataproc.cluster import (
+        ClusterSpec,
+        GcpLocation,
+        hailctl_print_argv,
+        private_create_argv,
+        profile_init_action_sources,
+        start_argv,
+        validate_spec,
+    )
     from gwas_prs.dataproc.profiles import load_profile
     from gwas_prs.dataproc.wheel import plan_wheel_staging, stage_wheel, upload_descriptions
 
@@ -195,19 +238,47 @@ def start(
         autoscaling_policy=autoscaling_policy,
         kms_key=kms_key,
         service_account=service_account,
+        scopes=scopes,
         subnet=subnet,
+        private_ip=private_ip,
+        notebook=notebook,
         extra_gcloud_args=tuple(gcloud_arg or ()),
     )
     validate_spec(spec)
     with tempfile.TemporaryDirectory(prefix="gwas-prs-wheel-") as out_dir:
-        plan = plan_wheel_staging(bucket, Path(out_dir), str(wheel) if wheel else None)
-        argv = start_argv(spec, plan.staged())
+        plan = plan_wheel_staging(
+            bucket,
+            Path(out_dir),
+            str(wheel) if wheel else None,
+            profile_init_action_sources(spec),
+        )
         if dry_run:
+            # SHA256 in a staged URI: the digest of content that exists only once staged
+            staged = plan.staged()
             lines = [format_argv(plan.build_argv)] if plan.build_argv else []
-            _echo_commands([*lines, *upload_descriptions(plan), format_argv(argv)])
+            if private_ip:
+                launch = [
+                    format_argv(hailctl_print_argv(spec, staged)),
+                    "# then: the 'gcloud dataproc clusters create' command it prints, with "
+                    "--public-ip-address replaced by --no-address",
+                ]
+            else:
+                launch = [format_argv(start_argv(spec, staged))]
+            _echo_commands([*lines, *upload_descriptions(plan), *launch])
             return
-        stage_wheel(plan)
-    run_command(argv, capture=False, what=f"start the cluster {name}")
+        staged = stage_wheel(plan)
+    if private_ip:
+        printed = run_command(
+            hailctl_print_argv(spec, staged),
+            what=f"prepare the gcloud command of the private cluster {name}",
+        )
+        run_command(
+            private_create_argv(printed.stdout),
+            capture=False,
+            what=f"start the cluster {name}",
+        )
+    else:
+        run_command(start_argv(spec, staged), capture=False, what=f"start the cluster {name}")
     console.print(
         f"cluster {name} is running; submit stages with: gwas-prs dataproc submit {name} -- STAGE ARGS",
         highlight=False,
@@ -293,7 +364,11 @@ def submit(
         str | None,
         typer.Option(
             "--properties",
-            help="Extra Spark properties for the job, KEY=VALUE,… .",
+            help=(
+                "Extra Spark properties for this job, plain Spark keys: "
+                "spark.executor.memory=8g,spark.executor.cores=4 (no 'spark:' prefix, which is "
+                "for cluster properties)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -304,27 +379,29 @@ def submit(
     NAME is the cluster; STAGE_ARGS, after '--', is the gwas-prs command and its
     arguments (ingest, qc, gwas, prs, train, predict, run, …).
     The run folder must be on gs://. The cluster's Hail version must equal the
-    local one (checked first). The job's output streams here; its Hail log is
-    copied to RUN/logs/ even when the stage fails.
+    local one (checked first). The job's output streams here; its Hail logs are
+    copied to RUN/logs/JOB_TAG/ even when the stage fails, and a failed stage
+    exits here with its own exit status.
 
     Example: gwas-prs dataproc submit gwas-1 --region us-central1 -- qc gs://my-lab-gwas/runs/cohort
     """
     from gwas_prs import __version__
-    from gwas_prs.core.errors import InputError
+    from gwas_prs.core.errors import ExternalCommandError, InputError
     from gwas_prs.core.processes import format_argv, run_command
+    from gwas_prs.dataproc import jobs
     from gwas_prs.dataproc.cluster import (
         GcpLocation,
         describe_argv,
         parse_cluster,
         parse_json_output,
     )
-    from gwas_prs.dataproc.jobs import check_hail_version, check_stage_args, submit_argv
     from gwas_prs.dataproc.wheel import installed_hail_version
 
-    check_stage_args(stage_args)
+    run_dir = jobs.check_stage_args(stage_args)
     location = GcpLocation(region=region, project=project)
     describe = describe_argv(name, location)
-    argv = submit_argv(name, stage_args, location, properties=properties)
+    job_tag = jobs.new_job_tag(stage_args[0])
+    argv = jobs.submit_argv(name, stage_args, location, properties=properties, job_tag=job_tag)
     if dry_run:
         _echo_commands([format_argv(describe), format_argv(argv)])
         return
@@ -334,8 +411,20 @@ def submit(
         raise InputError(
             f"cluster {name} is {cluster.status}, not RUNNING; wait for it or start it again"
         )
-    check_hail_version(cluster, installed_hail_version(), __version__)
-    run_command(argv, capture=False, what=f"run '{stage_args[0]}' on cluster {name}")
+    jobs.check_hail_version(cluster, installed_hail_version(), __version__)
+    try:
+        run_command(argv, capture=False, what=f"run '{stage_args[0]}' on cluster {name}")
+    except ExternalCommandError as exc:
+        found = jobs.failed_job_exit_status(name, job_tag, location)
+        if found is None:
+            raise
+        job_id, status = found
+        logs = f"; its Hail logs are in {run_dir.rstrip('/')}/logs/{job_tag}/" if run_dir else ""
+        raise jobs.StageFailedError(
+            f"'{stage_args[0]}' failed on cluster {name} with exit status {status} "
+            f"(Dataproc job {job_id}); its output is shown above{logs}",
+            status,
+        ) from exc
 
 
 @app.command("diagnose", no_args_is_help=True)
@@ -349,17 +438,78 @@ def diagnose(
             show_default=False,
         ),
     ],
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            "-r",
+            help="gs:// run folder whose gwas-prs Hail logs (RUN/logs/) to collect into DEST/logs/.",
+            show_default=False,
+        ),
+    ] = None,
+    job_tag: Annotated[
+        str | None,
+        typer.Option(
+            "--job",
+            help="Only this job's logs (RUN/logs/JOB_TAG/, named by 'submit'); needs --run.",
+            show_default=False,
+        ),
+    ] = None,
+    region: RegionOption = None,
+    project: ProjectOption = None,
     dry_run: DryRunOption = False,
 ) -> None:
-    """Collect the logs of cluster NAME into a local folder (hailctl dataproc diagnose)."""
+    """Collect the logs of cluster NAME into a local folder.
+
+    With --run, first the gwas-prs Hail logs of that run folder (every job's, or one
+    job's with --job) go to DEST/logs/JOB_TAG/, even when the cluster is gone; then
+    'hailctl dataproc diagnose' collects the master's Hail log and the Spark and YARN
+    logs of every node (with --region/--project given to gcloud through its
+    CLOUDSDK_DATAPROC_REGION/CLOUDSDK_CORE_PROJECT settings: hailctl has no such flags).
+
+    Example: gwas-prs dataproc diagnose gwas-1 --dest diag --run gs://my-lab-gwas/runs/cohort --region us-central1
+    """
+    import os
+
+    from gwas_prs.core.errors import InputError
     from gwas_prs.core.processes import format_argv, run_command
     from gwas_prs.dataproc.cluster import diagnose_argv
 
     argv = diagnose_argv(name, str(dest))
+    settings = {
+        key: value
+        for key, value in (("CLOUDSDK_DATAPROC_REGION", region), ("CLOUDSDK_CORE_PROJECT", project))
+        if value
+    }
+    if job_tag is not None and run is None:
+        raise InputError("--job needs --run gs://BUCKET/PREFIX (the run folder of the job)")
+    if run is not None and not run.startswith("gs://"):
+        raise InputError(
+            f"--run {run}: give the gs:// run folder the jobs ran on, e.g. gs://BUCKET/runs/cohort"
+        )
+    logs = f"{run.rstrip('/')}/logs" + (f"/{job_tag}" if job_tag else "") if run else None
+    into = dest / "logs" if job_tag else dest  # either way DEST/logs/JOB_TAG/…
+    line = format_argv(argv)
+    if settings:
+        line = " ".join([*(f"{k}={v}" for k, v in settings.items()), line])
     if dry_run:
-        _echo_commands([format_argv(argv)])
+        copy = [f"# download {logs}/ -> {into}/ (google-cloud-storage, CRC32C-verified)"]
+        _echo_commands([*(copy if logs else []), line])
         return
-    run_command(argv, capture=False, what=f"collect the logs of cluster {name}")
+    if logs is not None:
+        from gwas_prs.core.gcs_staging import download_files, plan_downloads
+
+        results = download_files(plan_downloads(logs, str(into)))
+        console.print(
+            f"{len(results)} gwas-prs log file(s) of {run} copied to {dest / 'logs'}",
+            highlight=False,
+        )
+    run_command(
+        argv,
+        capture=False,
+        env={**os.environ, **settings} if settings else None,
+        what=f"collect the logs of cluster {name}",
+    )
 
 
 @app.command("logs", no_args_is_help=True)

@@ -11,7 +11,7 @@ import typer
 from gwas_prs.cli.console import console, summary_table
 from gwas_prs.cli.hail_options import hail_config
 from gwas_prs.cli.ingest_command import print_ingest_summary
-from gwas_prs.cli.options import CoresOption, DriverMemoryOption, EngineOption
+from gwas_prs.cli.options import CoresOption, DriverMemoryOption, EngineOption, SparkMasterOption
 from gwas_prs.cli.qc_command import print_qc_summary
 from gwas_prs.core.run_folder import STATUS_COMPLETE, RunFolder, stage_record
 from gwas_prs.engine.hail_context import HailConfig
@@ -53,6 +53,7 @@ def demo(
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Run the pipeline on the bundled 1000 Genomes cohort (1,126 samples, 22 autosomes).
 
@@ -79,7 +80,13 @@ def demo(
 
     def hail(command: str) -> HailConfig:
         return hail_config(
-            run, command, cores=cores, driver_memory=driver_memory, engine=engine, seed=42
+            run,
+            command,
+            cores=cores,
+            driver_memory=driver_memory,
+            engine=engine,
+            spark_master=spark_master,
+            seed=42,
         )
 
     if not _complete(folder, "ingest", overwrite):

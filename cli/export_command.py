@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +12,7 @@ from gwas_prs.cli.options import (
     CoresOption,
     DriverMemoryOption,
     RunArgument,
+    SparkMasterOption,
 )
 
 ExportOverwriteOption = Annotated[
@@ -32,11 +32,14 @@ def export(
         typer.Option("--layer", help="bronze (imported), silver (QC-passed) or gold (results)."),
     ],
     out: Annotated[
-        Path,
+        str,
         typer.Option(
             "--out",
             "-o",
-            help="Folder to create with the exported files (outside any run folder).",
+            help=(
+                "Folder to create with the exported files (outside any run folder); local or "
+                "gs://BUCKET/PREFIX."
+            ),
             show_default=False,
         ),
     ],
@@ -47,6 +50,7 @@ def export(
     overwrite: ExportOverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Export a layer of a run folder for other tools.
 
@@ -55,17 +59,19 @@ def export(
     single files. VCF and PLINK: the bronze or silver genotypes. The folder
     OUT appears only when complete, holds a .gwas-prs-export.json marker, and
     may not be, lie inside or contain a run folder. The gold layer starts no JVM.
+    RUN and OUT may be local or gs:// (on a cluster, both must be gs://).
 
     Example: gwas-prs export runs/demo --layer silver --format plink --out exports/silver-plink
     """
     from gwas_prs.stages.export import ExportConfig, run_export
 
-    config = ExportConfig(
-        run_dir=run, layer=layer, format=format, out=str(out), overwrite=overwrite
-    )
+    config = ExportConfig(run_dir=run, layer=layer, format=format, out=out, overwrite=overwrite)
     config.validate()
     result = run_export(
-        config, hail_config(run, "export", cores=cores, driver_memory=driver_memory)
+        config,
+        hail_config(
+            run, "export", cores=cores, driver_memory=driver_memory, spark_master=spark_master
+        ),
     )
     rows = [(name, n, path) for name, (path, n) in result.tables.items()]
     console.print(

@@ -15,6 +15,7 @@ from gwas_prs.cli.options import (
     OverwriteOption,
     RunArgument,
     SeedOption,
+    SparkMasterOption,
 )
 from gwas_prs.core.stage_options import GWAS, PRS, SIMULATION
 
@@ -72,6 +73,7 @@ def simulate_phenotype(
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Simulate a trait on the QC-passed genotypes, with a known answer.
 
@@ -102,6 +104,7 @@ def simulate_phenotype(
             cores=cores,
             driver_memory=driver_memory,
             engine=engine,
+            spark_master=spark_master,
             seed=seed,
         ),
     )
@@ -148,6 +151,7 @@ def gwas(
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     seed: SeedOption = None,
 ) -> None:
     """Genome-wide association on the discovery samples (linear or logistic regression).
@@ -175,7 +179,13 @@ def gwas(
     result = run_gwas(
         config,
         hail_config(
-            run, "gwas", cores=cores, driver_memory=driver_memory, engine=engine, seed=seed
+            run,
+            "gwas",
+            cores=cores,
+            driver_memory=driver_memory,
+            engine=engine,
+            spark_master=spark_master,
+            seed=seed,
         ),
     )
     print_gwas_summary(result)
@@ -252,6 +262,66 @@ def prs(
         str | None,
         typer.Option("--weights", help=PRS.help("weights")),
     ] = PRS.cli_default("weights"),
+    methods: Annotated[
+        str,
+        typer.Option("--methods", help=PRS.help("methods")),
+    ] = PRS.cli_default("methods"),
+    ld_window_kb: Annotated[
+        float,
+        typer.Option("--ld-window-kb", help=PRS.help("ld-window-kb")),
+    ] = PRS.cli_default("ld-window-kb"),
+    ldpred2_chains: Annotated[
+        int,
+        typer.Option("--ldpred2-chains", help=PRS.help("ldpred2-chains")),
+    ] = PRS.cli_default("ldpred2-chains"),
+    ldpred2_burn_in: Annotated[
+        int,
+        typer.Option("--ldpred2-burn-in", help=PRS.help("ldpred2-burn-in")),
+    ] = PRS.cli_default("ldpred2-burn-in"),
+    ldpred2_iterations: Annotated[
+        int,
+        typer.Option("--ldpred2-iterations", help=PRS.help("ldpred2-iterations")),
+    ] = PRS.cli_default("ldpred2-iterations"),
+    sampler_seed: Annotated[
+        int,
+        typer.Option("--sampler-seed", help=PRS.help("sampler-seed")),
+    ] = PRS.cli_default("sampler-seed"),
+    sumstats: Annotated[
+        str | None,
+        typer.Option("--sumstats", help=PRS.help("sumstats"), show_default=False),
+    ] = PRS.cli_default("sumstats"),
+    sumstats_format: Annotated[
+        str,
+        typer.Option("--sumstats-format", help=PRS.help("sumstats-format")),
+    ] = PRS.cli_default("sumstats-format"),
+    sumstats_columns: Annotated[
+        str | None,
+        typer.Option("--sumstats-columns", help=PRS.help("sumstats-columns"), show_default=False),
+    ] = PRS.cli_default("sumstats-columns"),
+    sumstats_n: Annotated[
+        float | None,
+        typer.Option("--sumstats-n", help=PRS.help("sumstats-n"), show_default=False),
+    ] = PRS.cli_default("sumstats-n"),
+    sumstats_cases: Annotated[
+        float | None,
+        typer.Option("--sumstats-cases", help=PRS.help("sumstats-cases"), show_default=False),
+    ] = PRS.cli_default("sumstats-cases"),
+    sumstats_controls: Annotated[
+        float | None,
+        typer.Option("--sumstats-controls", help=PRS.help("sumstats-controls"), show_default=False),
+    ] = PRS.cli_default("sumstats-controls"),
+    covariates: Annotated[
+        str,
+        typer.Option("--covariates", help=PRS.help("covariates")),
+    ] = PRS.cli_default("covariates"),
+    n_pcs: Annotated[
+        int,
+        typer.Option("--n-pcs", help=PRS.help("n-pcs")),
+    ] = PRS.cli_default("n-pcs"),
+    split_seed: Annotated[
+        int,
+        typer.Option("--split-seed", help=PRS.help("split-seed")),
+    ] = PRS.cli_default("split-seed"),
     allow_palindromic: Annotated[
         bool,
         typer.Option("--allow-palindromic", help=PRS.help("allow-palindromic")),
@@ -268,16 +338,26 @@ def prs(
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     seed: SeedOption = None,
 ) -> None:
-    """Polygenic score by clumping + thresholding (PLINK's rule), scored on the target samples.
+    """Polygenic scores: clumping + thresholding (PLINK's rule), LDpred2-auto/-inf/-grid
+    and lassosum2 (bigsnpr's methods, on one in-sample LD), scored on the target samples.
 
-    The threshold with the best incremental R²/AUC over covariates + PCs on the
-    validation samples is reported on the held-out test samples.
+    The base is this run's GWAS (LD among its discovery samples), a PGS Catalog
+    scoring file (--weights), or an external GWAS (--sumstats: GWAS-SSF, plink2
+    --glm, REGENIE or any table with --sumstats-columns; every labelled sample is
+    then a target, LD among the training samples). The evaluation models are
+    fitted on train; the threshold with the best incremental R²/AUC over
+    covariates + PCs on validation is reported on test (models refitted on
+    train + validation).
     Writes RUN/gold/prs/TRAIT/: clumps.tsv, weights.txt.gz (PGS Catalog format),
-    weights_by_threshold.tsv, scores.tsv, metrics.json, report.html.
+    weights_by_threshold.tsv, weights_<method>.txt.gz, scores.tsv,
+    scores_ancestry_adjusted.tsv, metrics.json, report.html.
 
     Example: gwas-prs prs runs/demo --trait disease
+
+    Example: gwas-prs prs runs/cohort --trait T2D --sumstats t2d.glm.logistic.hybrid --phenotypes pheno.tsv --covariates age,sex --sumstats-cases 50000 --sumstats-controls 400000
     """
     from gwas_prs.methods.prs.clumping import ClumpParameters
     from gwas_prs.stages.prs import PrsConfig, run_prs
@@ -288,7 +368,22 @@ def prs(
         phenotypes_file=phenotypes,
         clump=ClumpParameters(r2=clump_r2, kb=clump_kb, p1=clump_p1, p2=clump_p2),
         thresholds=PRS.parse("thresholds", thresholds),
+        methods=PRS.parse("methods", methods),
+        ld_window_kb=ld_window_kb,
+        ldpred2_chains=ldpred2_chains,
+        ldpred2_burn_in=ldpred2_burn_in,
+        ldpred2_iterations=ldpred2_iterations,
+        sampler_seed=sampler_seed,
         weights_file=weights,
+        sumstats_file=sumstats,
+        sumstats_format=sumstats_format,
+        sumstats_columns=sumstats_columns,
+        sumstats_n=sumstats_n,
+        sumstats_cases=sumstats_cases,
+        sumstats_controls=sumstats_controls,
+        covariates=PRS.parse("covariates", covariates),
+        n_pcs=n_pcs,
+        split_seed=split_seed,
         allow_palindromic=allow_palindromic,
         min_overlap=min_overlap,
         allow_build_mismatch=allow_build_mismatch,
@@ -297,7 +392,15 @@ def prs(
     config.validate()
     result = run_prs(
         config,
-        hail_config(run, "prs", cores=cores, driver_memory=driver_memory, engine=engine, seed=seed),
+        hail_config(
+            run,
+            "prs",
+            cores=cores,
+            driver_memory=driver_memory,
+            engine=engine,
+            spark_master=spark_master,
+            seed=seed,
+        ),
     )
     print_prs_summary(result)
 
@@ -316,6 +419,23 @@ def print_prs_summary(result: PrsResult) -> None:
             ("threshold", name, f"Δ{name} vs covariates+PCs"),
         )
     )
+    methods = metrics.get("methods", {})
+    if len(methods) > 1:
+        console.print(
+            summary_table(
+                f"prs: {result.trait} by method (test; models fitted on train + validation)",
+                [
+                    (
+                        column.removeprefix("prs_"),
+                        entry["test"]["with_prs"],
+                        f"{entry['test']['incremental']:+.3f}",
+                        entry["test"]["prs_only"],
+                    )
+                    for column, entry in methods.items()
+                ],
+                ("method", f"{name} covariates + PCs + PRS", f"Δ{name}", f"{name} PRS alone"),
+            )
+        )
     test = metrics["test"]
     console.print(
         summary_table(

@@ -15,6 +15,7 @@ def hail_config(
     reference_genome: str = "GRCh37",
     verbose: bool = False,
     engine: str | None = None,
+    spark_master: str | None = None,
 ) -> HailConfig:
     return HailConfig(
         run_dir=run_dir,
@@ -25,4 +26,5 @@ def hail_config(
         reference_genome=reference_genome,
         quiet=not verbose,
         engine=engine,
+        master=spark_master,
     )

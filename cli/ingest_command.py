@@ -18,6 +18,7 @@ from gwas_prs.cli.options import (
     RunOption,
     SamplesFileOption,
     SeedOption,
+    SparkMasterOption,
 )
 from gwas_prs.core.stage_options import INGEST
 
@@ -52,6 +53,7 @@ def ingest(
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     seed: SeedOption = None,
 ) -> None:
     """Import VCFs into the run's bronze MatrixTable.
@@ -85,6 +87,7 @@ def ingest(
             cores=cores,
             driver_memory=driver_memory,
             engine=engine,
+            spark_master=spark_master,
             seed=seed,
             reference_genome=reference_genome,
         ),

@@ -64,6 +64,19 @@ EngineOption = Annotated[
         show_default=False,
     ),
 ]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help=(
+            "Spark master URL: local[N], spark://HOST:PORT (a standalone cluster; the run "
+            "folder must be on storage every worker reads, e.g. gs:// or a shared disk) or "
+            "yarn (Dataproc, set by 'gwas-prs dataproc submit'). A non-local master runs the "
+            "Hail engine [default: $GWAS_PRS_SPARK_MASTER, else local mode]."
+        ),
+        show_default=False,
+    ),
+]
 ReferenceGenomeOption = Annotated[
     str,
     typer.Option("--reference-genome", help=INGEST.help("reference-genome")),

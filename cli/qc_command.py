@@ -16,6 +16,7 @@ from gwas_prs.cli.options import (
     OverwriteOption,
     RunArgument,
     SeedOption,
+    SparkMasterOption,
 )
 from gwas_prs.core.stage_options import QC
 
@@ -81,6 +82,7 @@ def qc(
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     # Hail's seed, and qc's own (QcConfig.seed, the pipeline file's qc.seed) when given
     seed: SeedOption = None,
 ) -> None:
@@ -115,7 +117,15 @@ def qc(
     )
     result = run_qc(
         config,
-        hail_config(run, "qc", cores=cores, driver_memory=driver_memory, engine=engine, seed=seed),
+        hail_config(
+            run,
+            "qc",
+            cores=cores,
+            driver_memory=driver_memory,
+            engine=engine,
+            spark_master=spark_master,
+            seed=seed,
+        ),
     )
     print_qc_summary(result)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gwas_prs.cli.console import console, summary_table
-from gwas_prs.cli.options import EngineOption, RunArgument
+from gwas_prs.cli.options import EngineOption, RunArgument, SparkMasterOption
 
 if TYPE_CHECKING:
     from gwas_prs.stages.pipeline import Plan, Step
@@ -18,10 +17,10 @@ if TYPE_CHECKING:
 
 def run(
     pipeline_file: Annotated[
-        Path,
+        str,
         typer.Argument(
-            help="Pipeline file (YAML): inputs, run folder, Hail settings, stage parameters. "
-            "See examples/pipeline.yaml.",
+            help="Pipeline file (YAML; a local path or gs://bucket/path): inputs, run folder, "
+            "Hail settings, stage parameters. See examples/pipeline.yaml.",
             show_default=False,
         ),
     ],
@@ -50,6 +49,7 @@ def run(
         typer.Option("--dry-run", help="Print the plan (what runs and why) and run nothing."),
     ] = False,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Run the pipeline: ingest → qc → simulate-phenotype → gwas → prs → train.
 
@@ -68,6 +68,8 @@ def run(
     pipeline = load_pipeline(str(pipeline_file))
     if engine is not None:  # the command line wins over the file's hail.engine
         pipeline = dataclasses.replace(pipeline, engine=engine)
+    if spark_master is not None:  # and over its hail.spark-master
+        pipeline = dataclasses.replace(pipeline, spark_master=spark_master)
     the_plan = plan(pipeline, start=start, until=until, force=force)
     print_plan(the_plan)
     if dry_run:

@@ -14,6 +14,7 @@ from gwas_prs.cli.options import (
     EngineOption,
     OverwriteOption,
     RunArgument,
+    SparkMasterOption,
 )
 from gwas_prs.core.stage_options import TRAIN
 
@@ -62,19 +63,25 @@ def train(
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
-    """Train an XGBoost risk model on PRS + PCs + covariates and evaluate it on held-out samples.
+    """Train a risk model on every PRS column + PCs + covariates and evaluate it on held-out samples.
 
-    Uses the split of the gwas stage: the search (randomised, cross-validated)
-    and the fit run on 'train', early stopping on 'validation'; 'test' is used
-    once, for the metrics. Two logistic-regression baselines are fitted on the
-    same samples: covariates + PCs, and covariates + PCs + the best PRS. The
-    table lists ROC-AUC and PR-AUC with bootstrap 95% CIs, and for a simulated
-    trait the oracle (the true genetic value), the ceiling of any model.
+    Uses the split of the gwas stage. Two candidates are tuned on 'train': a
+    penalised (L2) logistic regression, C by cross-validation, and XGBoost
+    (randomised cross-validated search, early stopping on 'validation', never
+    decreasing in a PRS). The one with the higher validation PR-AUC is chosen
+    (XGBoost only when higher by more than one bootstrap SE; the chosen model is
+    what 'gwas-prs predict' uses); both are refitted on train +
+    validation, as are three logistic baselines: covariates only, covariates +
+    PCs, covariates + PCs + the best PRS. 'test' is used once, for the metrics:
+    ROC-AUC and PR-AUC with bootstrap 95% CIs, paired differences against the
+    baselines, per ancestry group, and for a simulated trait the oracle (the
+    true genetic value), the ceiling of any model.
 
     Writes RUN/gold/features/TRAIT.parquet (if missing) and RUN/gold/models/TRAIT/:
-    model.json (XGBoost), metrics.json, report.html, test_predictions.tsv,
-    feature_schema.json and what 'gwas-prs predict' needs.
+    model.json (XGBoost), logistic_model.json, metrics.json, report.html,
+    test_predictions.tsv, feature_schema.json and what 'gwas-prs predict' needs.
 
     Example: gwas-prs train runs/demo --trait disease
     """
@@ -95,7 +102,13 @@ def train(
     result = run_train(
         config,
         hail_config(
-            run, "train", cores=cores, driver_memory=driver_memory, engine=engine, seed=seed
+            run,
+            "train",
+            cores=cores,
+            driver_memory=driver_memory,
+            engine=engine,
+            spark_master=spark_master,
+            seed=seed,
         ),
     )
     print_train_summary(result)
@@ -106,12 +119,32 @@ def _ci(metric: dict[str, float]) -> str:
 
 
 def model_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """One row per model (and the oracle): label, ROC-AUC [CI], PR-AUC [CI]."""
-    rows = [(m["label"], _ci(m["roc_auc"]), _ci(m["pr_auc"])) for m in metrics["models"].values()]
+    """One row per model (and the oracle): label (the chosen one marked), ROC-AUC [CI], PR-AUC [CI]."""
+    chosen = metrics.get("chosen")
+    rows = [
+        (m["label"] + (" (chosen)" if name == chosen else ""), _ci(m["roc_auc"]), _ci(m["pr_auc"]))
+        for name, m in metrics["models"].items()
+    ]
     if metrics.get("oracle"):
         oracle = metrics["oracle"]
         rows.append((oracle["label"], _ci(oracle["roc_auc"]), _ci(oracle["pr_auc"])))
     return rows
+
+
+def selection_line(metrics: dict[str, Any]) -> str:
+    """``chosen: MODEL by validation PR-AUC (…)``; empty for metrics without a choice."""
+    chosen = metrics.get("chosen")
+    if not chosen:
+        return ""
+    models = metrics["models"]
+    values = ", ".join(
+        f"{models[name]['label'] if name in models else name} {v['pr_auc']:.3f}"
+        for name, v in metrics["selection"]["candidates"].items()
+    )
+    return (
+        f"chosen: {models[chosen]['label']} — by {metrics['chosen_by']} ({values}); refitted on "
+        f"{metrics['selection']['refitted_on']}; 'gwas-prs predict' reports it as probability"
+    )
 
 
 def print_train_summary(result: TrainResult) -> None:
@@ -125,15 +158,35 @@ def print_train_summary(result: TrainResult) -> None:
             ("model", "ROC-AUC", "PR-AUC"),
         )
     )
+    line = selection_line(metrics)
+    if line:
+        console.print(line, highlight=False)
+    chosen = metrics.get("chosen", "xgboost")
     delta = metrics["incremental"]["covariates_pcs_prs_vs_covariates_pcs"]["delta_roc_auc"]
-    xgb = metrics["models"]["xgboost"]["calibration"]
+    versus = metrics["incremental"].get(f"{chosen}_vs_covariates_pcs_prs")
+    cal = metrics["models"][chosen]["calibration"]
     console.print(
-        f"PRS adds ΔROC-AUC {_ci(delta)} over covariates + PCs; XGBoost calibration: "
-        f"intercept {xgb['intercept']:.2f}, slope {xgb['slope']:.2f}, Brier {xgb['brier']:.3f}; "
-        f"trained on {n['train']} samples ({cases['train']} cases), early-stopped on "
-        f"{n['validation']}, device {result.device}",
+        f"PRS adds ΔROC-AUC {_ci(delta)} over covariates + PCs"
+        + (
+            f"; chosen model vs covariates + PCs + best PRS: ΔPR-AUC {_ci(versus['delta_pr_auc'])}"
+            if versus
+            else ""
+        )
+        + f"; calibration of the chosen model: intercept {cal['intercept']:.2f}, slope "
+        f"{cal['slope']:.2f}, Brier {cal['brier']:.3f}; tuned on {n['train']} samples "
+        f"({cases['train']} cases), chosen on {n['validation']}, device {result.device}",
         highlight=False,
     )
+    for warning in metrics.get("warnings", []):
+        console.print(f"warning: {warning}", highlight=False)
+    for group, m in metrics.get("by_ancestry", {}).items():
+        model = m["models"].get(chosen)
+        if model:
+            console.print(
+                f"ancestry group {group} ({m['n']} samples, {m['cases']} cases): chosen model "
+                f"ROC-AUC {_ci(model['roc_auc'])}, PR-AUC {_ci(model['pr_auc'])}",
+                highlight=False,
+            )
     for group, why in metrics["ancestry_groups_skipped"].items():
         console.print(f"ancestry group {group}: not evaluated ({why})", highlight=False)
     print_outputs(
@@ -168,7 +221,9 @@ def predict(
     out: Annotated[
         str,
         typer.Option(
-            "--out", help="Output table (TSV; CSV if it ends in .csv).", show_default=False
+            "--out",
+            help="Output table (TSV; CSV if it ends in .csv), local or gs://.",
+            show_default=False,
         ),
     ],
     samples: Annotated[
@@ -189,6 +244,7 @@ def predict(
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Score new samples with a trained model: risk probability, PRS, percentile, ancestry.
 
@@ -196,14 +252,13 @@ def predict(
     PRS weights and PCA loadings (REF/ALT swaps and strand flips handled; the
     match rate is reported), the samples are projected onto the saved PCs and
     get the features of training (same standardisation). Writes one row per
-    sample: probability (XGBoost), p_covariates_pcs and p_covariates_pcs_prs
-    (baselines), prs, prs_z, prs_percentile (in the training distribution),
+    sample: probability (the model train chose), p_MODEL for every model train
+    fitted (candidates and baselines), prs, prs_z, prs_percentile (in the training distribution),
     ancestry, PCs.
 
     Example: gwas-prs predict --model runs/demo/gold/models/disease --vcf new.vcf.gz --samples new.tsv --out risk.tsv
     """
-    import os
-
+    from gwas_prs.core import storage
     from gwas_prs.stages.predict import PredictConfig, run_predict
 
     config = PredictConfig(
@@ -215,10 +270,17 @@ def predict(
         overwrite=overwrite,
     )
     config.validate()
-    out_dir = os.path.dirname(os.path.abspath(out))
+    out_dir = storage.parent(out)
     result = run_predict(
         config,
-        hail_config(out_dir, "predict", cores=cores, driver_memory=driver_memory, engine=engine),
+        hail_config(
+            out_dir,
+            "predict",
+            cores=cores,
+            driver_memory=driver_memory,
+            engine=engine,
+            spark_master=spark_master,
+        ),
     )
     print_predict_summary(result)
 
@@ -240,7 +302,7 @@ def print_predict_summary(result: PredictResult, limit: int = 25) -> None:
         summary_table(
             f"predict: {len(frame)} samples",
             rows,
-            ("sample", "P(XGBoost)", "P(logistic + PRS)", "PRS (z)", "PRS pct", "ancestry"),
+            ("sample", "P(model)", "P(logistic + PRS)", "PRS (z)", "PRS pct", "ancestry"),
         )
     )
     if len(frame) > limit:

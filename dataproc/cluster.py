@@ -6,6 +6,13 @@ What hailctl has no flag for is passed through to ``gcloud dataproc clusters
 create`` after ``--`` (hailctl forwards unknown arguments verbatim): GPU
 accelerators, Spot secondary workers, autoscaling policies and CMEK keys.
 
+hailctl always adds ``--public-ip-address``. For a cluster without external IP
+addresses (``--private-ip``) the same ``hailctl dataproc start`` line runs with
+``--dry-run``, which prints the ``gcloud dataproc clusters create`` command hailctl
+would run (image, properties, memory settings, init actions, metadata, labels, our
+pass-through flags); :func:`private_create_argv` takes that command, replaces
+``--public-ip-address`` by ``--no-address`` and gwas-prs runs it with gcloud.
+
 Every builder here returns an argv list; nothing runs. :mod:`gwas_prs.core.processes`
 runs them (or prints them for ``--dry-run``).
 """
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +33,9 @@ METADATA_WHEEL = "gwas-prs-wheel"
 METADATA_HAIL_VERSION = "gwas-prs-hail-version"
 METADATA_GWAS_PRS_VERSION = "gwas-prs-version"
 METADATA_PIP_PACKAGES = "gwas-prs-pip-packages"
+METADATA_REQUIREMENTS = "gwas-prs-requirements"
+#: "true" keeps the token-less Jupyter that hailctl's init action starts on the master.
+METADATA_NOTEBOOK = "gwas-prs-notebook"
 
 _CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,49}[a-z0-9])?$")
 _DURATION = re.compile(r"^\d+[smhd]$")
@@ -71,18 +82,27 @@ class ClusterSpec:
     autoscaling_policy: str | None = None
     kms_key: str | None = None
     service_account: str | None = None
+    scopes: str | None = None
     subnet: str | None = None
+    private_ip: bool = False
+    notebook: bool = False
     extra_gcloud_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class StagedFiles:
-    """Where the wheel and the install init action were staged on GCS."""
+    """Where the wheel, its pinned requirements and the init actions were staged on GCS.
+
+    ``profile_init_actions``: the pinned copies of the profile's third-party init
+    actions; ``None`` uses the profile's own URIs (region filled in).
+    """
 
     wheel_uri: str
     init_action_uri: str
     gwas_prs_version: str
     hail_version: str
+    requirements_uri: str | None = None
+    profile_init_actions: tuple[str, ...] | None = None
 
 
 def validate_cluster_name(name: str) -> str:
@@ -163,12 +183,20 @@ def validate_spec(spec: ClusterSpec) -> None:
         )
 
 
-def init_actions(spec: ClusterSpec, staged: StagedFiles) -> list[str]:
-    """The profile's init actions (region filled in), then the gwas-prs install."""
+def profile_init_action_sources(spec: ClusterSpec) -> tuple[str, ...]:
+    """The profile's init actions with ``{region}`` filled in (what ``start`` pins copies of)."""
     region = spec.location.region or ""
-    return [action.replace("{region}", region) for action in spec.profile.init_actions] + [
-        staged.init_action_uri
-    ]
+    return tuple(action.replace("{region}", region) for action in spec.profile.init_actions)
+
+
+def init_actions(spec: ClusterSpec, staged: StagedFiles) -> list[str]:
+    """The profile's init actions (their pinned copies once staged), then the gwas-prs install."""
+    profile_actions = (
+        staged.profile_init_actions
+        if staged.profile_init_actions is not None
+        else profile_init_action_sources(spec)
+    )
+    return [*profile_actions, staged.init_action_uri]
 
 
 def cluster_metadata(spec: ClusterSpec, staged: StagedFiles) -> list[str]:
@@ -178,6 +206,10 @@ def cluster_metadata(spec: ClusterSpec, staged: StagedFiles) -> list[str]:
         _metadata_value(METADATA_GWAS_PRS_VERSION, staged.gwas_prs_version),
         _metadata_value(METADATA_HAIL_VERSION, staged.hail_version),
     ]
+    if staged.requirements_uri:
+        items.append(_metadata_value(METADATA_REQUIREMENTS, staged.requirements_uri))
+    if spec.notebook:
+        items.append(_metadata_value(METADATA_NOTEBOOK, "true"))
     if spec.profile.pip_packages:
         items.append(_metadata_value(METADATA_PIP_PACKAGES, " ".join(spec.profile.pip_packages)))
     items.extend(_metadata_value(k, v) for k, v in spec.profile.metadata)
@@ -197,7 +229,9 @@ def gcloud_passthrough_args(spec: ClusterSpec) -> list[str]:
     if spec.autoscaling_policy:
         args.append(f"--autoscaling-policy={spec.autoscaling_policy}")
     if spec.kms_key:
+        # the disks (--gce-pd-kms-key) and the cluster's job arguments (--kms-key)
         args.append(f"--gce-pd-kms-key={spec.kms_key}")
+        args.append(f"--kms-key={spec.kms_key}")
     args.extend(profile.gcloud_args)
     args.extend(spec.extra_gcloud_args)
     return args
@@ -228,6 +262,8 @@ def start_argv(spec: ClusterSpec, staged: StagedFiles) -> list[str]:
         argv.append(f"--subnet={spec.subnet}")
     if spec.service_account:
         argv.append(f"--service-account={spec.service_account}")
+    if spec.scopes:
+        argv.append(f"--scopes={spec.scopes}")
     argv.append(f"--init={','.join(init_actions(spec, staged))}")
     argv.append(f"--init_timeout={profile.init_timeout}")
     argv.append(f"--metadata={','.join(cluster_metadata(spec, staged))}")
@@ -235,6 +271,38 @@ def start_argv(spec: ClusterSpec, staged: StagedFiles) -> list[str]:
     if passthrough:
         argv.extend(["--", *passthrough])
     return argv
+
+
+def hailctl_print_argv(spec: ClusterSpec, staged: StagedFiles) -> list[str]:
+    """``hailctl dataproc start … --dry-run …``: prints the gcloud command, creates nothing."""
+    argv = start_argv(spec, staged)
+    split = argv.index("--") if "--" in argv else len(argv)
+    return [*argv[:split], "--dry-run", *argv[split:]]
+
+
+def private_create_argv(hailctl_output: str) -> list[str]:
+    """The ``gcloud dataproc clusters create`` command that ``hailctl … --dry-run``
+    printed, with ``--public-ip-address`` replaced by ``--no-address``.
+
+    Raises
+    ------
+    ExternalCommandError
+        hailctl printed no such command (another hailctl version).
+    """
+    start = hailctl_output.find("gcloud dataproc clusters create ")
+    if start < 0:
+        raise ExternalCommandError(
+            "'hailctl dataproc start --dry-run' printed no 'gcloud dataproc clusters create' "
+            "command; start without --private-ip or update hail"
+        )
+    line = hailctl_output[start:].replace(" \\\n", " ").splitlines()[0]
+    argv = shlex.split(line)
+    if "--public-ip-address" not in argv:
+        raise ExternalCommandError(
+            "the gcloud command printed by hailctl has no --public-ip-address to replace; "
+            "start without --private-ip or update hail"
+        )
+    return ["--no-address" if arg == "--public-ip-address" else arg for arg in argv]
 
 
 def stop_argv(name: str, location: GcpLocation, *, asynchronous: bool = False) -> list[str]:

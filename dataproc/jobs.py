@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+import uuid
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
-from gwas_prs.core.errors import EnvironmentSetupError, InputError
+from gwas_prs.core.errors import EnvironmentSetupError, ExternalCommandError, InputError
 from gwas_prs.dataproc.cluster import ClusterInfo, GcpLocation, validate_cluster_name
 
 logger = logging.getLogger(__name__)
@@ -30,6 +33,10 @@ _RUN_OPTIONS = ("--run", "-r")
 #: Options whose value is written by the command: on a cluster they must be gs://
 #: (the master's disk is deleted with the cluster).
 OUTPUT_OPTIONS = ("--out", "-o")
+#: The job entry point's own option, before the stage command: the job's tag.
+JOB_TAG_OPTION = "--job-tag"
+#: The last line the job entry point prints (driver output), with the stage's status.
+STAGE_EXIT_MARKER = "gwas-prs: the stage exited with status "
 
 
 def submittable_commands() -> tuple[str, ...]:
@@ -133,15 +140,143 @@ def check_stage_args(args: Sequence[str]) -> str | None:
     return run
 
 
+def new_job_tag(command: str) -> str:
+    """A name unique to one submitted job, e.g. ``qc-20260101-120000-1a2b3c``: its Hail
+    logs land in ``RUN/logs/TAG/`` and it finds the Dataproc job after a failure."""
+    return f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def _split_properties(properties: str) -> list[str]:
+    """gcloud's list syntax: ``a=1,b=2``, or ``^#^a=1,2#b=3`` with another delimiter."""
+    delimiter = ","
+    if properties.startswith("^") and properties.find("^", 1) > 1:
+        end = properties.find("^", 1)
+        delimiter, properties = properties[1:end], properties[end + 1 :]
+    return [item for item in properties.split(delimiter) if item]
+
+
+def check_job_properties(properties: str) -> None:
+    """Check ``--properties`` of a job: plain Spark keys, ``KEY=VALUE,…``.
+
+    ``gcloud dataproc jobs submit pyspark --properties`` (which hailctl calls) takes
+    Spark's own keys (``spark.executor.memory=8g``); the ``spark:`` prefix belongs
+    to *cluster* properties (``gcloud dataproc clusters create --properties``) and
+    would set a property literally named ``spark:spark.executor.memory``, which Spark
+    ignores.
+
+    Raises
+    ------
+    InputError
+        An item has no ``=`` or a ``PREFIX:`` key.
+    """
+    for item in _split_properties(properties):
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise InputError(
+                f"--properties {item}: write each job property as KEY=VALUE, e.g. spark.executor.memory=8g"
+            )
+        prefix, colon, plain = key.partition(":")
+        if colon:
+            raise InputError(
+                f"--properties {item}: job properties take plain Spark keys; drop the '{prefix}:' "
+                f"prefix ({plain}={value}), which is the syntax of cluster properties"
+            )
+
+
 def submit_argv(
-    name: str, stage_args: Sequence[str], location: GcpLocation, *, properties: str | None = None
+    name: str,
+    stage_args: Sequence[str],
+    location: GcpLocation,
+    *,
+    properties: str | None = None,
+    job_tag: str | None = None,
 ) -> list[str]:
-    """``hailctl dataproc submit NAME job_entry.py [--region/--project] -- STAGE ARGS``."""
+    """``hailctl dataproc submit NAME job_entry.py [--region/--project] [--properties=…]
+    -- [--job-tag TAG] STAGE ARGS`` (the tag is read by the job entry point)."""
     argv = ["hailctl", "dataproc", "submit", validate_cluster_name(name), str(job_entry_path())]
     argv.extend(location.flags())
     if properties:
+        check_job_properties(properties)
         argv.append(f"--properties={properties}")
-    return [*argv, "--", *stage_args]
+    tag = [JOB_TAG_OPTION, job_tag] if job_tag else []
+    return [*argv, "--", *tag, *stage_args]
+
+
+def jobs_list_argv(name: str, location: GcpLocation) -> list[str]:
+    """``gcloud dataproc jobs list --cluster=NAME --state-filter=inactive --format=json``."""
+    return [
+        "gcloud",
+        "dataproc",
+        "jobs",
+        "list",
+        f"--cluster={validate_cluster_name(name)}",
+        *location.flags(),
+        "--state-filter=inactive",
+        "--format=json",
+    ]
+
+
+def find_tagged_job(jobs: Any, job_tag: str) -> dict[str, Any] | None:
+    """The job (from ``jobs list --format=json``) whose arguments carry ``job_tag``."""
+    for job in jobs if isinstance(jobs, list) else []:
+        args = (job.get("pysparkJob") or {}).get("args") or []
+        for index, arg in enumerate(args[:-1]):
+            if arg == JOB_TAG_OPTION and args[index + 1] == job_tag:
+                return dict(job)
+    return None
+
+
+def stage_exit_status(driver_output: str) -> int | None:
+    """The exit status that the job entry point printed last in its driver output.
+
+    >>> stage_exit_status("...\\ngwas-prs: the stage exited with status 2\\n")
+    2
+    """
+    found = None
+    for line in driver_output.splitlines():
+        if line.startswith(STAGE_EXIT_MARKER):
+            number = line[len(STAGE_EXIT_MARKER) :].strip()
+            if number.isdigit():
+                found = int(number)
+    return found
+
+
+def failed_job_exit_status(
+    name: str, job_tag: str, location: GcpLocation
+) -> tuple[str, int] | None:
+    """After a failed submit: the Dataproc job ID and the stage's own exit status.
+
+    Dataproc reports only "Google Cloud Dataproc Agent reports job failure" for a
+    driver that exits non-zero, never the status itself; so the job is found by its
+    tag (``jobs list``) and the status read from the end of its driver output on
+    GCS, where the job entry point printed it. None when any of it is missing (the
+    job never started, the driver was killed, no access to the staging bucket).
+    """
+    from gwas_prs.core.gcs_staging import read_object_tail
+    from gwas_prs.core.processes import run_command
+    from gwas_prs.dataproc.cluster import parse_json_output
+
+    try:
+        result = run_command(jobs_list_argv(name, location), what=f"find the job {job_tag}")
+        job = find_tagged_job(parse_json_output(result.stdout, "jobs list"), job_tag)
+        if job is None or not job.get("driverOutputResourceUri"):
+            return None
+        job_id = str((job.get("reference") or {}).get("jobId") or job_tag)
+        status = stage_exit_status(read_object_tail(str(job["driverOutputResourceUri"])))
+    except Exception as exc:  # the lookup only refines the error; it never replaces it
+        logger.debug("could not read the exit status of job %s: %s", job_tag, exc)
+        return None
+    if status is None or status == 0:
+        return None
+    return job_id, status
+
+
+class StageFailedError(ExternalCommandError):
+    """A submitted stage failed on the cluster; exits with the stage's own status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message, returncode=exit_code)
+        self.exit_code = exit_code
 
 
 def check_hail_version(

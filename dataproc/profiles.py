@@ -51,7 +51,8 @@ class ClusterProfile:
     metadata:
         Extra instance metadata.
     pip_packages:
-        Extra pip packages installed on every node after the wheel.
+        Extra pip packages installed on every node after the wheel and its pinned
+        requirements (gwas-prs-requirements.txt).
     gcloud_args:
         Extra ``gcloud dataproc clusters create`` flags (``--flag=value``).
     """

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.gcs_emulator import EmulatorServer, start_emulator, stop_emulator
+
 REPO = Path(__file__).resolve().parent.parent
 DATA_1KG = REPO / "gwas_prs" / "data" / "1kg"
 HAIL_SEED = 20261121
@@ -124,3 +126,12 @@ def demo_run(qc_full_run: dict, tmp_path_factory: pytest.TempPathFactory) -> tup
     result = CliRunner().invoke(app, ["demo", "--run", str(run)])
     assert result.exit_code == 0, result.output
     return run, result.output
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    """One Google Cloud Storage emulator server (``gcp-storage-emulator``) per session;
+    each test makes its own bucket and points ``STORAGE_EMULATOR_HOST`` at it."""
+    server = start_emulator(tmp_path_factory.mktemp("gcs-emulator"))
+    yield server
+    stop_emulator(server)

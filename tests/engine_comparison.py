@@ -207,19 +207,47 @@ def compare_runs(local: Path, hail: Path, trait: str = "disease") -> list[Row]:
             0,
         )
     )
-    prs_columns = [c for c in ra.columns if c.startswith("prs")]
+
+    def is_threshold(column: str) -> bool:
+        try:
+            float(column.removeprefix("prs_"))
+        except ValueError:
+            return False
+        return True
+
+    prs_columns = [c for c in ra.columns if c.startswith("prs") and is_threshold(c)]
+    ld_columns = [c for c in ra.columns if c.startswith("prs") and not is_threshold(c)]
     shared = ra.index.intersection(rb.index)
     ra, rb = ra.loc[shared], rb.loc[shared]
     rows.append(
         Row(
             "prs",
-            "scores (max |Δ|)",
+            "C+T scores (max |Δ|)",
             float(
                 np.nanmax(np.abs(ra[prs_columns].to_numpy(float) - rb[prs_columns].to_numpy(float)))
             ),
             1e-9,
         )
     )
+    if ld_columns or [c for c in rb.columns if c.startswith("prs") and not is_threshold(c)]:
+        missing = sorted(
+            set(ld_columns)
+            ^ {c for c in rb.columns if c.startswith("prs_") and not is_threshold(c)}
+        )
+        rows.append(Row("prs", "LD-method score columns (symmetric difference)", len(missing), 0))
+        both = [c for c in ld_columns if c in rb.columns]
+        scale = float(np.nanmax(np.abs(ra[both].to_numpy(float)))) or 1.0
+        rows.append(
+            Row(
+                "prs",
+                "LD-method scores (max |Δ| / max |score|)",
+                float(np.nanmax(np.abs(ra[both].to_numpy(float) - rb[both].to_numpy(float))))
+                / scale,
+                # the same LD to 1e-10 (BlockMatrix vs numpy), the same seeded chains; the
+                # samplers and lassosum2 (tol 1e-5 per sweep) amplify it at most ~1e4-fold
+                1e-6,
+            )
+        )
     # feature table
     xa = pd.read_parquet(local / f"gold/features/{trait}.parquet")
     xb = pd.read_parquet(hail / f"gold/features/{trait}.parquet")

@@ -11,26 +11,29 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gwas_prs.dataproc.jobs import job_entry_path
-from gwas_prs.dataproc.wheel import init_action_path
+from gwas_prs.dataproc.wheel import (
+    REQUIREMENTS_NAME,
+    init_action_path,
+    node_requirements,
+    sha256_of_bytes,
+    staged_uri,
+)
 from tests.cli_helpers import invoke
 from tests.fake_programs import FakePrograms, install_fakes
-from tests.gcs_emulator import EmulatorServer, start_emulator, stop_emulator
+from tests.gcs_emulator import EmulatorServer
 
 HAIL_VERSION = "0.2.139"
 WHEEL_NAME = "gwas_prs-0.1.0-py3-none-any.whl"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    server = start_emulator(tmp_path_factory.mktemp("gcs-emulator"))
-    yield server
-    stop_emulator(server)
+WHEEL_BYTES = b"not really a wheel"
+#: What the fake 'uv build' writes (tests/fake_programs.py).
+BUILT_WHEEL_BYTES = b"fake wheel"
+GPU_DRIVER_BUCKET = "goog-dataproc-initialization-actions-us-central1"
+GPU_DRIVER_BYTES = b"#!/bin/bash\n# a stand-in for Google's install_gpu_driver.sh\n"
 
 
 @pytest.fixture
@@ -54,18 +57,42 @@ def bucket(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def wheel(tmp_path: Path) -> Path:
     path = tmp_path / WHEEL_NAME
-    path.write_bytes(b"not really a wheel")
+    path.write_bytes(WHEEL_BYTES)
     return path
 
 
-def metadata(bucket: str) -> str:
+@pytest.fixture
+def gpu_driver_upstream(bucket: str) -> str:
+    """A stand-in for Google's regional bucket with the GPU driver init action."""
+    from gwas_prs.core.gcs_staging import storage_client
+
+    client = storage_client()
+    upstream = client.lookup_bucket(GPU_DRIVER_BUCKET) or client.create_bucket(GPU_DRIVER_BUCKET)
+    upstream.blob("gpu/install_gpu_driver.sh").upload_from_string(GPU_DRIVER_BYTES)
+    return f"gs://{GPU_DRIVER_BUCKET}/gpu/install_gpu_driver.sh"
+
+
+def staged(bucket: str, name: str, data: bytes | None) -> str:
+    """Where ``start`` stages ``data`` (``SHA256`` when the dry run cannot know it)."""
+    return staged_uri(bucket, sha256_of_bytes(data) if data is not None else "SHA256", name)
+
+
+def init_action_uri(bucket: str) -> str:
+    return staged(bucket, "install-gwas-prs.sh", init_action_path().read_bytes())
+
+
+def metadata(bucket: str, wheel_bytes: bytes | None = WHEEL_BYTES) -> str:
+    requirements = staged(bucket, REQUIREMENTS_NAME, node_requirements().encode())
     return (
-        f"--metadata=gwas-prs-wheel=gs://{bucket}/gwas-prs/wheels/{WHEEL_NAME},"
-        f"gwas-prs-version=0.1.0,gwas-prs-hail-version={HAIL_VERSION}"
+        f"--metadata=gwas-prs-wheel={staged(bucket, WHEEL_NAME, wheel_bytes)},"
+        f"gwas-prs-version=0.1.0,gwas-prs-hail-version={HAIL_VERSION},"
+        f"gwas-prs-requirements={requirements}"
     )
 
 
-def cpu_start_argv(bucket: str, name: str = "gwas-1") -> list[str]:
+def cpu_start_argv(
+    bucket: str, name: str = "gwas-1", wheel_bytes: bytes | None = WHEEL_BYTES
+) -> list[str]:
     return [
         "hailctl",
         "dataproc",
@@ -78,13 +105,16 @@ def cpu_start_argv(bucket: str, name: str = "gwas-1") -> list[str]:
         "--num-secondary-workers=0",
         f"--bucket={bucket}",
         "--max-idle=30m",
-        f"--init=gs://{bucket}/gwas-prs/init-actions/install-gwas-prs.sh",
+        f"--init={init_action_uri(bucket)}",
         "--init_timeout=20m",
-        metadata(bucket),
+        metadata(bucket, wheel_bytes),
     ]
 
 
-def gpu_start_argv(bucket: str) -> list[str]:
+def gpu_start_argv(
+    bucket: str, wheel_bytes: bytes | None = WHEEL_BYTES, driver: bytes | None = GPU_DRIVER_BYTES
+) -> list[str]:
+    """No worker GPUs; the driver init action is the pinned copy staged by ``start``."""
     return [
         "hailctl",
         "dataproc",
@@ -98,13 +128,11 @@ def gpu_start_argv(bucket: str) -> list[str]:
         "--num-secondary-workers=0",
         f"--bucket={bucket}",
         "--max-idle=30m",
-        "--init=gs://goog-dataproc-initialization-actions-us-central1/gpu/install_gpu_driver.sh,"
-        f"gs://{bucket}/gwas-prs/init-actions/install-gwas-prs.sh",
+        f"--init={staged(bucket, 'install_gpu_driver.sh', driver)},{init_action_uri(bucket)}",
         "--init_timeout=45m",
-        metadata(bucket) + ",gwas-prs-pip-packages=xgboost,gpu-driver-provider=NVIDIA",
+        metadata(bucket, wheel_bytes) + ",gpu-driver-provider=NVIDIA,rapids-runtime=NONE",
         "--",
         "--master-accelerator=type=nvidia-tesla-t4,count=1",
-        "--worker-accelerator=type=nvidia-tesla-t4,count=1",
     ]
 
 
@@ -131,9 +159,11 @@ def test_cpu_start_stages_wheel_and_runs_hailctl(
     assert fakes.calls() == [cpu_start_argv(bucket)]
     assert "cluster gwas-1 is running" in stdout
     client = storage_client()
-    staged_wheel = client.bucket(bucket).get_blob(f"gwas-prs/wheels/{WHEEL_NAME}")
+    prefix = f"gs://{bucket}/"
+    wheel_name = staged(bucket, WHEEL_NAME, WHEEL_BYTES).removeprefix(prefix)
+    staged_wheel = client.bucket(bucket).get_blob(wheel_name)
     assert staged_wheel.crc32c == crc32c_of_file(wheel)
-    staged_init = client.bucket(bucket).get_blob("gwas-prs/init-actions/install-gwas-prs.sh")
+    staged_init = client.bucket(bucket).get_blob(init_action_uri(bucket).removeprefix(prefix))
     assert staged_init.crc32c == crc32c_of_file(init_action_path())
 
 
@@ -150,10 +180,12 @@ def test_start_builds_the_wheel_with_uv_when_none_is_given(
         ["hailctl", "dataproc", "start", "gwas-1"],
     ]
     assert calls[0][5] == str(Path(__file__).resolve().parent.parent)
-    assert calls[1] == cpu_start_argv(bucket)
+    assert calls[1] == cpu_start_argv(bucket, wheel_bytes=BUILT_WHEEL_BYTES)
 
 
-def test_gpu_start_argv(fakes: FakePrograms, bucket: str, wheel: Path) -> None:
+def test_gpu_start_argv(
+    fakes: FakePrograms, bucket: str, wheel: Path, gpu_driver_upstream: str
+) -> None:
     code, _, _ = invoke(
         "dataproc", "start", "gwas-gpu", "--profile", "gpu", "--bucket", bucket,
         "--region", "us-central1", "--project", "my-project", "--wheel", str(wheel),
@@ -181,11 +213,12 @@ def test_start_with_every_flag(fakes: FakePrograms, bucket: str, wheel: Path) ->
             "--num-workers=5", "--num-secondary-workers=10", f"--bucket={bucket}",
             "--max-idle=1h", "--max-age=12h", "--subnet=private-subnet",
             "--service-account=gwas@p1.iam.gserviceaccount.com",
-            f"--init=gs://{bucket}/gwas-prs/init-actions/install-gwas-prs.sh", "--init_timeout=20m",
+            f"--init={init_action_uri(bucket)}", "--init_timeout=20m",
             metadata(bucket),
             "--",
             "--secondary-worker-type=spot", "--autoscaling-policy=gwas-policy",
             "--gce-pd-kms-key=projects/p1/locations/europe-west1/keyRings/r/cryptoKeys/k",
+            "--kms-key=projects/p1/locations/europe-west1/keyRings/r/cryptoKeys/k",
             "--no-shielded-secure-boot",
         ]
     ]  # fmt: skip
@@ -208,10 +241,12 @@ def test_start_dry_run_prints_commands_and_runs_nothing(
     )
     assert code == 0
     assert fakes.calls() == []
+    how = "(content-addressed, only if absent, CRC32C-verified)"
+    requirements = staged("my-lab", REQUIREMENTS_NAME, node_requirements().encode())
     assert stdout.splitlines() == [
-        f"# upload {wheel} -> gs://my-lab/gwas-prs/wheels/{WHEEL_NAME} (google-cloud-storage, CRC32C-verified)",
-        f"# upload {init_action_path()} -> gs://my-lab/gwas-prs/init-actions/install-gwas-prs.sh "
-        "(google-cloud-storage, CRC32C-verified)",
+        f"# upload {wheel} -> {staged('my-lab', WHEEL_NAME, WHEEL_BYTES)} {how}",
+        f"# upload {REQUIREMENTS_NAME} (pins of the local versions) -> {requirements} {how}",
+        f"# upload {init_action_path()} -> {init_action_uri('my-lab')} {how}",
         " ".join(cpu_start_argv("my-lab")),
     ]
 
@@ -226,7 +261,12 @@ def test_gpu_start_dry_run_shell_quotes_and_builds(fakes: FakePrograms) -> None:
     lines = stdout.splitlines()
     assert lines[0].startswith("uv build --wheel --out-dir /")
     assert lines[0].endswith(f" {Path(__file__).resolve().parent.parent}")
-    assert lines[3] == " ".join(gpu_start_argv("my-lab"))
+    assert lines[4] == (
+        "# copy gs://goog-dataproc-initialization-actions-us-central1/gpu/install_gpu_driver.sh -> "
+        f"{staged('my-lab', 'install_gpu_driver.sh', None)} (pinned copy) "
+        "(content-addressed, only if absent, CRC32C-verified)"
+    )
+    assert lines[5] == " ".join(gpu_start_argv("my-lab", wheel_bytes=None, driver=None))
 
 
 def test_start_failure_is_one_line_and_exit_4(
@@ -295,11 +335,11 @@ def test_wheel_build_failure(fakes: FakePrograms, bucket: str) -> None:
                 "b1",
                 "--region",
                 "r",
-                "--worker-machine-type",
-                "n2-standard-8",
+                "--master-machine-type",
+                "n2-highmem-8",
             ],
-            "the 'gpu' profile attaches GPUs (type=nvidia-tesla-t4,count=1) to the worker, which needs an N1 "
-            "machine type, not n2-standard-8; choose e.g. --worker-machine-type n1-standard-8",
+            "the 'gpu' profile attaches GPUs (type=nvidia-tesla-t4,count=1) to the master, which needs an N1 "
+            "machine type, not n2-highmem-8; choose e.g. --master-machine-type n1-standard-8",
         ),
         (
             ["gwas-1", "--bucket", "b1", "--profile", "tpu"],
@@ -397,9 +437,19 @@ def test_list_failure(fakes: FakePrograms) -> None:
 # -------------------------------------------------------------------- submit
 
 DESCRIBE = ["dataproc", "clusters", "describe", "gwas-1"]
+TAG = "qc-20260101-120000-abcdef"
 
 
-def test_submit_checks_hail_and_runs_the_job_entry(fakes: FakePrograms) -> None:
+@pytest.fixture
+def job_tag(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each submitted job gets a fresh tag (its RUN/logs/TAG/ folder); fixed here."""
+    import gwas_prs.dataproc.jobs
+
+    monkeypatch.setattr(gwas_prs.dataproc.jobs, "new_job_tag", lambda command: TAG)
+    return TAG
+
+
+def test_submit_checks_hail_and_runs_the_job_entry(fakes: FakePrograms, job_tag: str) -> None:
     fakes.respond("gcloud", DESCRIBE, stdout=json.dumps(cluster_json("gwas-1")))
     code, _, _ = invoke(
         "dataproc",
@@ -416,20 +466,20 @@ def test_submit_checks_hail_and_runs_the_job_entry(fakes: FakePrograms) -> None:
     assert fakes.calls() == [
         ["gcloud", *DESCRIBE, "--region=us-central1", "--format=json"],
         ["hailctl", "dataproc", "submit", "gwas-1", str(job_entry_path()), "--region=us-central1",
-         "--", "qc", "gs://lab/runs/a", "--overwrite"],
+         "--", "--job-tag", TAG, "qc", "gs://lab/runs/a", "--overwrite"],
     ]  # fmt: skip
 
 
-def test_submit_ingest_with_run_option_and_properties(fakes: FakePrograms) -> None:
+def test_submit_ingest_with_run_option_and_properties(fakes: FakePrograms, job_tag: str) -> None:
     fakes.respond("gcloud", DESCRIBE, stdout=json.dumps(cluster_json("gwas-1")))
     stage = ["ingest", "gs://lab/in/chr*.vcf.gz", "--run", "gs://lab/runs/a"]
     code, _, _ = invoke(
-        "dataproc", "submit", "gwas-1", "--properties", "spark:spark.executor.cores=2", "--", *stage
+        "dataproc", "submit", "gwas-1", "--properties", "spark.executor.cores=2", "--", *stage
     )
     assert code == 0
     assert fakes.calls()[1] == [
         "hailctl", "dataproc", "submit", "gwas-1", str(job_entry_path()),
-        "--properties=spark:spark.executor.cores=2", "--", *stage,
+        "--properties=spark.executor.cores=2", "--", "--job-tag", TAG, *stage,
     ]  # fmt: skip
 
 
@@ -485,7 +535,7 @@ def test_submit_job_failure_propagates(fakes: FakePrograms) -> None:
     )
 
 
-def test_submit_dry_run(fakes: FakePrograms) -> None:
+def test_submit_dry_run(fakes: FakePrograms, job_tag: str) -> None:
     code, stdout, _ = invoke(
         "dataproc", "submit", "gwas-1", "--region", "r1", "--dry-run", "--", "qc", "gs://lab/runs/a"
     )
@@ -493,7 +543,7 @@ def test_submit_dry_run(fakes: FakePrograms) -> None:
     assert fakes.calls() == []
     assert stdout.splitlines() == [
         "gcloud dataproc clusters describe gwas-1 --region=r1 --format=json",
-        f"hailctl dataproc submit gwas-1 {job_entry_path()} --region=r1 -- qc gs://lab/runs/a",
+        f"hailctl dataproc submit gwas-1 {job_entry_path()} --region=r1 -- --job-tag {TAG} qc gs://lab/runs/a",
     ]
 
 

@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,18 +26,31 @@ TINY_VCF = """##fileformat=VCFv4.2
 """
 
 
-def test_copy_new_logs_copies_only_fresh_logs(tmp_path: Path) -> None:
+def test_copy_job_logs_copies_the_jobs_logs_into_its_tag_folder(tmp_path: Path) -> None:
     logs = tmp_path / "local-logs"
     logs.mkdir()
-    old = logs / "qc-old.log"
-    old.write_text("old")
-    os.utime(old, (time.time() - 3600, time.time() - 3600))
     (logs / "qc-new.log").write_text("new")
     (logs / "notes.txt").write_text("not a log")
     run = tmp_path / "run"
-    copied = job_entry.copy_new_logs(str(logs), str(run), since=time.time() - 60)
-    assert copied == [f"{run}/logs/qc-new.log"]
-    assert sorted(p.name for p in (run / "logs").iterdir()) == ["qc-new.log"]
+    copied = job_entry.copy_job_logs(str(logs), str(run), "qc-20260101-000000-abcdef")
+    assert copied == [f"{run}/logs/qc-20260101-000000-abcdef/qc-new.log"]
+    assert [p.name for p in (run / "logs" / "qc-20260101-000000-abcdef").iterdir()] == [
+        "qc-new.log"
+    ]
+
+
+def fake_stage(log_name: str, text: str, status: int, also: Any = None) -> Any:
+    """A stand-in for the Typer app: writes a Hail log where a stage would (the real
+    remote_run_log_dir()), optionally runs another job meanwhile, exits with status."""
+    from gwas_prs.engine.hail_context import remote_run_log_dir
+
+    def app(args: list[str], prog_name: str) -> None:
+        (Path(remote_run_log_dir()) / log_name).write_text(text)
+        if also is not None:
+            also()
+        raise SystemExit(status)
+
+    return app
 
 
 def test_entry_copies_logs_even_when_the_stage_fails(
@@ -45,26 +59,75 @@ def test_entry_copies_logs_even_when_the_stage_fails(
     capsys: pytest.CaptureFixture[str],
     no_jvm: None,
 ) -> None:
-    import gwas_prs.engine.hail_context
+    import gwas_prs.cli.app
 
-    log_dir = tmp_path / "local-logs"
-    log_dir.mkdir()
     monkeypatch.setenv("GWAS_PRS_SPARK_MASTER", "local[1]")
+    monkeypatch.setattr(
+        gwas_prs.cli.app, "app", fake_stage("ingest-1.log", "Hail log of the failed command", 2)
+    )
+    run = tmp_path / "run"
+    status = job_entry.main(
+        ["--", "--job-tag", "ingest-t1", "ingest", str(tmp_path / "missing.vcf"), "--run", str(run)]
+    )
+    assert status == 2
+    assert (run / "logs" / "ingest-t1" / "ingest-1.log").read_text() == (
+        "Hail log of the failed command"
+    )
+    err = capsys.readouterr().err
+    assert f"gwas-prs: Hail log copied to {run}/logs/ingest-t1/ingest-1.log" in err
+    assert err.splitlines()[-1] == "gwas-prs: the stage exited with status 2"
+    assert "GWAS_PRS_LOG_DIR" not in os.environ  # restored
 
-    def fake_log_dir() -> str:
-        (log_dir / "ingest-20260101-000000.log").write_text("Hail log of the failed command")
-        return str(log_dir)
 
-    monkeypatch.setattr(gwas_prs.engine.hail_context, "remote_run_log_dir", fake_log_dir)
+def test_entry_reports_a_real_stage_failure(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_jvm: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GWAS_PRS_SPARK_MASTER", "local[1]")
     run = tmp_path / "run"
     status = job_entry.main(["--", "ingest", str(tmp_path / "missing.vcf"), "--run", str(run)])
     assert status == 2
-    assert (
-        run / "logs" / "ingest-20260101-000000.log"
-    ).read_text() == "Hail log of the failed command"
     err = capsys.readouterr().err
     assert f"error: {tmp_path / 'missing.vcf'}" in err
-    assert f"gwas-prs: Hail log copied to {run}/logs/ingest-20260101-000000.log" in err
+    assert err.splitlines()[-1] == "gwas-prs: the stage exited with status 2"
+
+
+def test_concurrent_jobs_copy_only_their_own_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_jvm: None
+) -> None:
+    """Job B runs while job A runs (on one master); before, both wrote into one shared
+    temp folder and A copied B's log too."""
+    import gwas_prs.cli.app
+
+    monkeypatch.setenv("GWAS_PRS_SPARK_MASTER", "local[1]")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    run_a, run_b = tmp_path / "run-a", tmp_path / "run-b"
+
+    def job_b() -> None:
+        with monkeypatch.context() as inner:
+            inner.setattr(gwas_prs.cli.app, "app", fake_stage("qc-b.log", "B", 0))
+            assert job_entry.main(["--job-tag", "qc-b", "qc", str(run_b)]) == 0
+
+    monkeypatch.setattr(gwas_prs.cli.app, "app", fake_stage("qc-a.log", "A", 0, also=job_b))
+    assert job_entry.main(["--job-tag", "qc-a", "qc", str(run_a)]) == 0
+    assert sorted(str(p.relative_to(run_a)) for p in run_a.rglob("*.log")) == ["logs/qc-a/qc-a.log"]
+    assert sorted(str(p.relative_to(run_b)) for p in run_b.rglob("*.log")) == ["logs/qc-b/qc-b.log"]
+    assert list((tmp_path / "tmp").iterdir()) == []  # the private folders are removed
+
+
+def test_remote_run_log_dir_honours_the_job_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gwas_prs.engine.hail_context import LOG_DIR_ENV, remote_run_log_dir
+
+    monkeypatch.setenv(LOG_DIR_ENV, str(tmp_path / "job-1"))
+    assert remote_run_log_dir() == str(tmp_path / "job-1")
+    assert (tmp_path / "job-1").is_dir()
+    monkeypatch.delenv(LOG_DIR_ENV)
+    assert remote_run_log_dir().endswith("gwas-prs-logs")
 
 
 @pytest.mark.slow
@@ -96,4 +159,5 @@ def test_entry_runs_ingest_locally(tmp_path: Path) -> None:
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["stages"]["ingest"]["status"] == "complete"
     assert manifest["stages"]["ingest"]["counts"]["variants"] == 4
-    assert [p.name.startswith("ingest-") for p in (run / "logs").glob("*.log")] == [True]
+    assert [p.name.startswith("ingest-") for p in (run / "logs").glob("ingest-*/*.log")] == [True]
+    assert result.stderr.splitlines()[-1] == "gwas-prs: the stage exited with status 0"

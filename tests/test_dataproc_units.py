@@ -42,13 +42,14 @@ def test_builtin_profiles() -> None:
         "30m",
     )
     assert not cpu.has_accelerators
-    assert gpu.worker_accelerator == "type=nvidia-tesla-t4,count=1"
+    # only the master (where XGBoost trains in the driver) has a GPU; no RAPIDS for executors
+    assert gpu.worker_accelerator is None
     assert gpu.master_accelerator == "type=nvidia-tesla-t4,count=1"
     assert gpu.init_actions == (
         "gs://goog-dataproc-initialization-actions-{region}/gpu/install_gpu_driver.sh",
     )
-    assert gpu.pip_packages == ("xgboost",)
-    assert gpu.metadata == (("gpu-driver-provider", "NVIDIA"),)
+    assert gpu.pip_packages == ()  # xgboost is pinned in the staged requirements
+    assert gpu.metadata == (("gpu-driver-provider", "NVIDIA"), ("rapids-runtime", "NONE"))
 
 
 def test_profile_from_a_yaml_file(tmp_path: Path) -> None:
@@ -204,8 +205,9 @@ def test_real_hailctl_passes_gcloud_flags_through(
     )
     assert gcloud_line.endswith(
         " --public-ip-address --master-accelerator=type=nvidia-tesla-t4,count=1 "
-        "--worker-accelerator=type=nvidia-tesla-t4,count=1 --secondary-worker-type=spot "
-        "--gce-pd-kms-key=projects/p/locations/l/keyRings/r/cryptoKeys/k"
+        "--secondary-worker-type=spot "
+        "--gce-pd-kms-key=projects/p/locations/l/keyRings/r/cryptoKeys/k "
+        "--kms-key=projects/p/locations/l/keyRings/r/cryptoKeys/k"
     )
     assert "--image-version=2.3.17-debian12" in gcloud_line
     assert (
@@ -218,19 +220,26 @@ def test_real_hailctl_passes_gcloud_flags_through(
 
 
 def run_init_action(
-    tmp_path: Path, metadata: dict[str, str]
+    tmp_path: Path, metadata: dict[str, str], *, gpu: bool = False
 ) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
-    """Run install-gwas-prs.sh with fake metadata server, gcloud and python; return what they were asked."""
+    """Run install-gwas-prs.sh with fake metadata server, gcloud, python and systemctl
+    (and nvidia-smi when ``gpu``); return what they were asked. Spark and Hadoop
+    configuration files are read from ``tmp_path/spark`` and ``tmp_path/hadoop``."""
     fakes = install_fakes(tmp_path / "bin")
-    for name in ("get_metadata_value", "python"):
+    for name in ("get_metadata_value", "python", "systemctl", *(("nvidia-smi",) if gpu else ())):
         shutil.copy(fakes.folder / "gcloud", fakes.folder / name)
     for key, value in metadata.items():
         fakes.respond("get_metadata_value", [f"attributes/{key}"], stdout=value)
+    fakes.respond("systemctl", ["cat"], exit=1)  # no jupyter.service unless a test says so
     env = {
         "PATH": f"{fakes.folder}{os.pathsep}/usr/bin:/bin",
         "GWAS_PRS_INIT_PYTHON": str(fakes.folder / "python"),
+        "GWAS_PRS_INIT_CONFIG_PYTHON": sys.executable,
         "GWAS_PRS_INIT_GET_METADATA": str(fakes.folder / "get_metadata_value"),
         "GWAS_PRS_INIT_WORK_DIR": str(tmp_path / "work"),
+        "GWAS_PRS_INIT_SPARK_CONF_DIR": str(tmp_path / "spark"),
+        "GWAS_PRS_INIT_HADOOP_CONF_DIR": str(tmp_path / "hadoop"),
+        "GWAS_PRS_INIT_SYSTEMCTL": str(fakes.folder / "systemctl"),
     }
     result = subprocess.run(
         ["bash", str(init_action_path())],
@@ -243,43 +252,46 @@ def run_init_action(
     return result, [call for call in fakes.calls() if call[0] != "get_metadata_value"]
 
 
-WHEEL_URI = "gs://lab/gwas-prs/wheels/gwas_prs-0.1.0-py3-none-any.whl"
+WHEEL_URI = "gs://lab/gwas-prs/staged/0a1b/gwas_prs-0.1.0-py3-none-any.whl"
+REQUIREMENTS_URI = "gs://lab/gwas-prs/staged/2c3d/gwas-prs-requirements.txt"
 
 
-def test_init_action_on_the_master_installs_the_wheel_with_dependencies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("role", ["Master", "Worker"])
+def test_init_action_installs_the_wheel_without_deps_then_the_pinned_requirements(
+    tmp_path: Path, role: str
+) -> None:
+    """Every node, master or worker: ``pip install --no-deps WHEEL`` then ``pip install -r REQ``."""
     result, calls = run_init_action(
         tmp_path,
         {
             "gwas-prs-wheel": WHEEL_URI,
-            "dataproc-role": "Master",
-            "gwas-prs-pip-packages": "xgboost scipy",
+            "gwas-prs-requirements": REQUIREMENTS_URI,
+            "dataproc-role": role,
+            "gwas-prs-pip-packages": "scipy",
         },
     )
     assert result.returncode == 0, result.stderr
     wheel = f"{tmp_path}/work/gwas_prs-0.1.0-py3-none-any.whl"
-    assert calls == [
+    requirements = f"{tmp_path}/work/gwas-prs-requirements.txt"
+    assert [c for c in calls if c[0] != "systemctl"] == [
         ["gcloud", "storage", "cp", WHEEL_URI, wheel],
-        ["python", "-m", "pip", "install", "--no-cache-dir", wheel],
-        ["python", "-m", "pip", "install", "--no-cache-dir", "xgboost", "scipy"],
+        ["gcloud", "storage", "cp", REQUIREMENTS_URI, requirements],
+        ["python", "-m", "pip", "install", "--no-deps", wheel],
+        ["python", "-m", "pip", "install", "-r", requirements],
+        ["python", "-m", "pip", "install", "scipy"],
     ]
 
 
-def test_init_action_on_a_worker_installs_without_dependencies(tmp_path: Path) -> None:
-    result, calls = run_init_action(
-        tmp_path, {"gwas-prs-wheel": WHEEL_URI, "dataproc-role": "Worker"}
-    )
-    assert result.returncode == 0, result.stderr
-    wheel = f"{tmp_path}/work/gwas_prs-0.1.0-py3-none-any.whl"
-    assert calls == [
-        ["gcloud", "storage", "cp", WHEEL_URI, wheel],
-        ["python", "-m", "pip", "install", "--no-cache-dir", "--no-deps", wheel],
-    ]
-
-
-def test_init_action_fails_without_wheel_metadata(tmp_path: Path) -> None:
-    result, calls = run_init_action(tmp_path, {"dataproc-role": "Worker"})
+@pytest.mark.parametrize(
+    "metadata",
+    [{"dataproc-role": "Worker"}, {"dataproc-role": "Worker", "gwas-prs-wheel": WHEEL_URI}],
+)
+def test_init_action_fails_without_wheel_or_requirements_metadata(
+    tmp_path: Path, metadata: dict[str, str]
+) -> None:
+    result, calls = run_init_action(tmp_path, metadata)
     assert (result.returncode, calls) == (1, [])
     assert result.stderr == (
-        "install-gwas-prs: instance metadata 'gwas-prs-wheel' is empty; "
-        "start the cluster with 'gwas-prs dataproc start'\n"
+        "install-gwas-prs: instance metadata 'gwas-prs-wheel' or 'gwas-prs-requirements' is "
+        "empty; start the cluster with 'gwas-prs dataproc start'\n"
     )

@@ -90,7 +90,8 @@ def test_gwas_outputs_are_gwas_ssf(demo_run: tuple[Path, str]) -> None:
 
 
 MODEL_FILES = (
-    "model.json", "feature_schema.json", "baselines.json", "metrics.json", "report.html",
+    "model.json", "logistic_model.json", "feature_schema.json", "baselines.json",
+    "metrics.json", "report.html",
     "test_predictions.tsv", "feature_importance.tsv", "prs_weights.tsv", "pca_loadings.tsv.gz",
     "prs_distribution.tsv", "ancestry_reference.tsv",
 )  # fmt: skip
@@ -109,7 +110,13 @@ def test_demo_trains_a_model_and_evaluates_it_on_test(demo_run: tuple[Path, str]
         assert (folder / name).stat().st_size > 0, name
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["n"] == {"train": 223, "validation": 167, "test": 167}
-    assert set(metrics["models"]) == {"covariates_pcs", "covariates_pcs_prs", "xgboost"}
+    assert set(metrics["models"]) == {
+        "covariates",
+        "covariates_pcs",
+        "covariates_pcs_prs",
+        "penalised_logistic",
+        "xgboost",
+    }
     for model in [*metrics["models"].values(), metrics["oracle"]]:
         for name in ("roc_auc", "pr_auc"):
             m = model[name]
@@ -147,7 +154,7 @@ def test_predict_reproduces_the_test_set_predictions(demo_run: tuple[Path, str])
     train = train.loc[predicted.index]
     assert len(predicted) == 20
     # same genotypes, same model: the same probabilities (projection reproduces the PCA)
-    assert np.abs(predicted["probability"] - train["p_xgboost"]).max() < 1e-6
+    assert np.abs(predicted["probability"] - train["probability"]).max() < 1e-6
     for name in ("covariates_pcs", "covariates_pcs_prs"):
         assert np.abs(predicted[f"p_{name}"] - train[f"p_{name}"]).max() < 1e-6
     pcs = pd.read_csv(run / "silver" / "ancestry" / "scores.tsv", sep="\t").set_index("s")

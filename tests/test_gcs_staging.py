@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +35,7 @@ from gwas_prs.core.gcs_staging import (
     verify_object,
 )
 from tests.cli_helpers import invoke
-from tests.gcs_emulator import EmulatorServer, start_emulator, stop_emulator
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    server = start_emulator(tmp_path_factory.mktemp("gcs-emulator"))
-    yield server
-    stop_emulator(server)
+from tests.gcs_emulator import EmulatorServer
 
 
 @pytest.fixture
@@ -303,3 +295,122 @@ def test_cli_stage_errors(client: Any, bucket: str, tmp_path: Path) -> None:
         "",
         f"error: gs://{bucket}/b: with --download the destination is a local folder\n",
     )
+
+
+# ------------------------------------------------- retries with preconditions (issue 16, 9)
+
+
+def test_uploads_are_retried_with_a_generation_precondition(
+    client: Any, bucket: str, inputs: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every upload passes the generation it replaces (0: must not exist) *and* an
+    explicit retry, so it is retried safely on google-cloud-storage 2.x and 3.x."""
+    from google.cloud.storage.blob import Blob
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    seen: list[dict[str, Any]] = []
+    original = Blob.upload_from_file
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Blob, "upload_from_file", spy)
+    upload_files([str(inputs[1])], f"gs://{bucket}/p", client=client)
+    first_generation = client.bucket(bucket).get_blob("p/samples.tsv").generation
+    inputs[1].write_text("s\tsex\nHG00097\tfemale\n")
+    [result] = upload_files([str(inputs[1])], f"gs://{bucket}/p", client=client)
+    assert result.status == STATUS_REPLACED
+    assert [(k["if_generation_match"], k["retry"]) for k in seen] == [
+        (0, DEFAULT_RETRY),
+        (first_generation, DEFAULT_RETRY),
+    ]
+
+
+def test_an_object_replaced_meanwhile_is_not_overwritten(
+    client: Any, bucket: str, inputs: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone writes the object between the check and the upload: the precondition
+    fails and the other writer's object stays (one line, exit 4). The emulator ignores
+    preconditions, so the spy checks ``if_generation_match`` as GCS does (412)."""
+    from google.api_core.exceptions import PreconditionFailed
+    from google.cloud.storage.blob import Blob
+
+    original = Blob.upload_from_file
+    raced: list[bool] = []
+
+    def race(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not raced:  # the other writer's own upload goes straight through
+            raced.append(True)
+            client.bucket(bucket).blob("p/samples.tsv").upload_from_string(b"theirs")
+            current = client.bucket(bucket).get_blob(self.name)
+            if kwargs.get("if_generation_match") != (current.generation if current else 0):
+                raise PreconditionFailed("conditionNotMet")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Blob, "upload_from_file", race)
+    with pytest.raises(gcs_staging.ExternalCommandError) as info:
+        upload_files([str(inputs[1])], f"gs://{bucket}/p", client=client)
+    assert str(info.value) == (
+        f"gs://{bucket}/p/samples.tsv: the object was changed by someone else while "
+        f"{inputs[1]} was being staged; nothing was overwritten — run 'gwas-prs stage' again"
+    )
+    assert info.value.exit_code == 4
+    assert client.bucket(bucket).blob("p/samples.tsv").download_as_bytes() == b"theirs"
+
+
+class _Listing:
+    """A client whose bucket lists the given object names (the emulator keeps objects
+    as files and cannot hold names with '..' parts, which GCS accepts)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def bucket(self, name: str) -> Any:
+        return self
+
+    def get_blob(self, name: str) -> Any:
+        return None
+
+    def list_blobs(self, bucket: str, prefix: str = "") -> list[Any]:
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(name=n, size=4) for n in self.names if n.startswith(prefix)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["run/../../outside.txt", "run/a/../../../x", "run//etc/passwd", "run/./x", "run/a\\..\\x"],
+)
+def test_downloads_refuse_names_that_escape_the_destination(tmp_path: Path, name: str) -> None:
+    dest = tmp_path / "dest"
+    with pytest.raises(InputError) as info:
+        plan_downloads("gs://b/run", str(dest), client=_Listing(["run/ok.txt", name]))
+    assert str(info.value) == (
+        f"gs://b/{name}: the object name would land outside {dest} (a '..', '.', empty "
+        "or absolute part); rename the object on GCS or download a narrower prefix"
+    )
+    assert not dest.exists()
+
+
+def test_downloading_a_dot_dot_object_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"gs://b/a/\.\.: the object name would land outside"):
+        plan_downloads("gs://b/a/..", str(tmp_path / "dest"), client=_Listing(["a/../x"]))
+
+
+def test_plain_nested_names_still_download(client: Any, bucket: str, tmp_path: Path) -> None:
+    client.bucket(bucket).blob("run/logs/qc-1/qc.log").upload_from_string(b"log")
+    [transfer] = plan_downloads(f"gs://{bucket}/run/logs", str(tmp_path), client=client)
+    assert transfer.local == tmp_path / "logs" / "qc-1" / "qc.log"
+
+
+def test_read_object_tail_reads_the_end_of_the_last_chunk(client: Any, bucket: str) -> None:
+    client.bucket(bucket).blob("jobs/j/driveroutput.000000000").upload_from_string(b"first\n")
+    client.bucket(bucket).blob("jobs/j/driveroutput.000000001").upload_from_string(
+        b"x" * 100 + b"\nlast line\n"
+    )
+    uri = f"gs://{bucket}/jobs/j/driveroutput"
+    assert gcs_staging.read_object_tail(uri, max_bytes=11, client=client) == "\nlast line\n"
+    assert gcs_staging.read_object_tail(uri, client=client).endswith("x\nlast line\n")
+    with pytest.raises(InputError, match="no such object"):
+        gcs_staging.read_object_tail(f"gs://{bucket}/nothing", client=client)

@@ -396,3 +396,38 @@ def test_bed_scores_equal_hail_polygenic_scores(silver_like: dict) -> None:
     a, b = np.vstack(list(ours["scores"])), np.vstack(list(theirs["scores"]))
     assert np.abs(a - b).max() < 1e-12  # tolerance: summation order only
     assert (ours["n_variants"].to_numpy() == theirs["n_variants"].to_numpy()).all()
+
+
+@pytest.mark.slow
+def test_bed_ld_matrix_equals_the_hail_blockmatrix_ld(silver_like: dict) -> None:
+    """The LD of the LDpred2/lassosum2 methods: numpy on the .bed
+    (ld_methods.bed_ld_matrix) against Hail's windowed BlockMatrix
+    (ld_hail.hail_ld_matrix), on chr21+22 with ~2% missing calls, LD samples out of
+    sorted order, a 500 kb window (so that windows end inside contigs)."""
+    import hail as hl
+
+    from gwas_prs.methods.prs.ld_hail import hail_ld_matrix
+    from gwas_prs.methods.prs.ld_methods import bed_ld_matrix
+
+    mt, silver, ids = silver_like["mt"], silver_like["bed"], silver_like["ids"]
+    samples = ids[1::2]
+    every = mt.filter_rows(mt.locus.position % 4 != 0)  # rows of the .bed, not all of them
+    kept = every.rows().select().collect()
+    positions = {(r.locus.contig, r.locus.position, r.alleles[0], r.alleles[1]) for r in kept}
+    keys = zip(
+        silver.variants["chromosome"],
+        silver.variants["position"],
+        silver.variants["ref"],
+        silver.variants["alt"],
+        strict=True,
+    )
+    rows = np.array([k for k, key in enumerate(keys) if key in positions], dtype=np.int64)
+    ours = bed_ld_matrix(silver, rows, samples, window_kb=500).toarray()
+    hail_mt = every.filter_cols(hl.literal(set(samples)).contains(every.s))
+    theirs = hail_ld_matrix(hail_mt, window_kb=500, block_size=256).toarray()
+    assert ours.shape == theirs.shape and ours.shape[0] == len(kept) > 300
+    # the same band: nothing stored outside a window or across chr21/chr22
+    assert ((ours != 0) == (np.abs(theirs) > 0)).mean() > 0.999
+    # tolerance: the same mean-imputed moments, summed in another order (BlockMatrix)
+    assert np.abs(ours - theirs).max() < 1e-10
+    assert np.count_nonzero(ours) < 0.5 * ours.size  # banded, not dense

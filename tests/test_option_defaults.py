@@ -48,6 +48,7 @@ CLI_ONLY: dict[str, dict[str, str]] = {
         "cores": _HAIL,
         "driver-memory": _HAIL,
         "engine": _HAIL,
+        "spark-master": _HAIL,
         "seed": _HAIL,
     },
     "qc": {
@@ -56,6 +57,7 @@ CLI_ONLY: dict[str, dict[str, str]] = {
         "cores": _HAIL,
         "driver-memory": _HAIL,
         "engine": _HAIL,
+        "spark-master": _HAIL,
         # --seed: Hail's seed, and qc's (a key of both), see DEFAULT_EXCEPTIONS
     },
     "simulate-phenotype": {
@@ -63,6 +65,7 @@ CLI_ONLY: dict[str, dict[str, str]] = {
         "cores": _HAIL,
         "driver-memory": _HAIL,
         "engine": _HAIL,
+        "spark-master": _HAIL,
     },
     "gwas": {
         "phenotypes": "the pipeline file's inputs.phenotypes (or the simulated ones)",
@@ -70,6 +73,7 @@ CLI_ONLY: dict[str, dict[str, str]] = {
         "cores": _HAIL,
         "driver-memory": _HAIL,
         "engine": _HAIL,
+        "spark-master": _HAIL,
         "seed": _HAIL,
     },
     "prs": {
@@ -79,6 +83,7 @@ CLI_ONLY: dict[str, dict[str, str]] = {
         "cores": _HAIL,
         "driver-memory": _HAIL,
         "engine": _HAIL,
+        "spark-master": _HAIL,
         "seed": _HAIL,
     },
     "train": {
@@ -88,6 +93,7 @@ CLI_ONLY: dict[str, dict[str, str]] = {
         "cores": _HAIL,
         "driver-memory": _HAIL,
         "engine": _HAIL,
+        "spark-master": _HAIL,
     },
 }
 #: Keys of a stage's section that its command has not (none: every key is an option).
@@ -415,6 +421,12 @@ def _check_train_device(value: str) -> None:
     TrainConfig(run_dir="r", trait="t", device=value).validate()
 
 
+def _check_sumstats_format(value: str) -> None:
+    from gwas_prs.stages.prs import PrsConfig
+
+    PrsConfig(run_dir="r", trait="t", sumstats_file="s.tsv", sumstats_format=value).validate()
+
+
 def _check_reference_genome(value: str) -> None:
     from gwas_prs.core.reference import reference_contigs
 
@@ -427,6 +439,7 @@ CHOICE_CHECKS: dict[tuple[str, str], Callable[[str], None]] = {
     ("gwas", "test"): _check_gwas_test,
     ("train", "device"): _check_train_device,
     ("ingest", "reference-genome"): _check_reference_genome,
+    ("prs", "sumstats-format"): _check_sumstats_format,
 }
 CHOICE_OPTIONS = [
     (stage, option.name, choice)

@@ -226,7 +226,7 @@ def test_engines_agree_on_every_stage(reference_run: Path, tmp_path: Path) -> No
     """The same pipeline with ``--engine hail`` (Hail's methods: ``hl.ld_prune``,
     ``hwe_normalized_pca``, ``hl.king``, ``logistic_regression_rows``, BlockMatrix
     clumping LD, Hail scoring) against the reference run (``auto`` = the numpy engine),
-    stage by stage. Measured on chr21+22 (2026-12-02; tolerances in
+    stage by stage. Measured on chr21+22 (2026-12-03; tolerances in
     tests/engine_comparison.py next to each quantity):
 
     =========  ===========================================  ==============
@@ -240,9 +240,10 @@ def test_engines_agree_on_every_stage(reference_run: Path, tmp_path: Path) -> No
     qc         allele counts per population                 identical
     gwas       odds ratio / SE (relative), −log10 p         8e-9 / 1e-11, 7e-11
     prs        clump index variants, scored samples         identical
-    prs        scores                                       2.5e-10
-    features   numeric columns / others                     7e-11 / identical
-    train      metrics.json numbers                         4e-11
+    prs        C+T scores                                   2.5e-10
+    prs        LDpred2/lassosum2 scores (relative)          1.4e-11
+    features   numeric columns / others                     8e-11 / identical
+    train      metrics.json numbers                         6e-11
     =========  ===========================================  ==============
     """
     import dataclasses

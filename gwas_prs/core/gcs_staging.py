@@ -238,8 +238,17 @@ def _upload_one(client: Any, transfer: Transfer, on_bytes: ByteCallback | None) 
         return TransferResult(
             str(transfer.local), str(transfer.remote), transfer.size, local_crc, STATUS_SKIPPED
         )
+    from google.api_core.exceptions import PreconditionFailed
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
     chunk_size = CHUNK_SIZE if transfer.size > RESUMABLE_THRESHOLD else None
     blob = bucket.blob(transfer.remote.name, chunk_size=chunk_size)
+    # The generation precondition makes every attempt idempotent (it replaces exactly
+    # the object seen above, or creates it: 0 = "must not exist"), so the upload may
+    # be retried. google-cloud-storage 2.x retries uploads only when a precondition
+    # is given *and* retry is left to its conditional default, 3.x always: passing
+    # DEFAULT_RETRY with the precondition retries on every supported version.
+    generation = int(existing.generation) if existing is not None else 0
     try:
         with open(transfer.local, "rb") as handle:
             blob.upload_from_file(
@@ -247,10 +256,17 @@ def _upload_one(client: Any, transfer: Transfer, on_bytes: ByteCallback | None) 
                 size=transfer.size,
                 checksum="crc32c",
                 rewind=False,
+                if_generation_match=generation,
+                retry=DEFAULT_RETRY,
             )
     except DataCorruption as exc:
         raise ChecksumMismatchError(
             f"{transfer.remote}: the upload of {transfer.local} was corrupted in transit ({exc}); run 'gwas-prs stage' again"
+        ) from exc
+    except PreconditionFailed as exc:
+        raise ExternalCommandError(
+            f"{transfer.remote}: the object was changed by someone else while {transfer.local} "
+            "was being staged; nothing was overwritten — run 'gwas-prs stage' again"
         ) from exc
     verify_object(client, transfer.remote, local_crc, transfer.size)
     status = STATUS_REPLACED if existing is not None else STATUS_UPLOADED
@@ -327,6 +343,52 @@ def total_bytes(transfers: Sequence[Transfer]) -> int:
     return sum(t.size for t in transfers)
 
 
+def check_relative_object_name(uri: str, relative: str, destination: str) -> None:
+    """Refuse an object whose name below the downloaded prefix would not stay inside
+    ``destination``: a ``..`` or ``.`` part, an absolute part (``//``, a leading
+    ``/``, a drive or a backslash) or an empty component.
+
+    Raises
+    ------
+    InputError
+        One line naming the object.
+    """
+    parts = relative.split("/")
+    bad = (
+        not relative
+        or "\\" in relative
+        or any(part in ("", ".", "..") for part in parts)
+        or (len(parts[0]) >= 2 and parts[0][1] == ":")
+    )
+    if bad:
+        raise InputError(
+            f"{uri}: the object name would land outside {destination} (a '..', '.', empty or "
+            "absolute part); rename the object on GCS or download a narrower prefix"
+        )
+
+
+def read_object_tail(uri: str, max_bytes: int = 64 * 1024, *, client: Any | None = None) -> str:
+    """The last ``max_bytes`` of the last object (by name) whose name starts with ``uri``'s
+    (e.g. a Dataproc job's ``…/driveroutput`` → ``driveroutput.000000003``), as text.
+
+    Raises
+    ------
+    InputError
+        No object has that name prefix.
+    """
+    location = parse_gcs_uri(uri)
+    client = client or storage_client()
+    blobs = sorted(
+        client.list_blobs(location.bucket, prefix=location.name), key=lambda b: str(b.name)
+    )
+    if not blobs:
+        raise InputError(f"{uri}: no such object on Google Cloud Storage")
+    last = blobs[-1]
+    start = max(0, int(last.size or 0) - max_bytes)
+    data = last.download_as_bytes(start=start) if start else last.download_as_bytes()
+    return bytes(data).decode("utf-8", errors="replace")
+
+
 def plan_downloads(source: str, destination: str, *, client: Any | None = None) -> list[Transfer]:
     """The transfers that copy every object below ``source`` into ``destination``.
 
@@ -336,22 +398,26 @@ def plan_downloads(source: str, destination: str, *, client: Any | None = None) 
     Raises
     ------
     InputError
-        Nothing exists at ``source``.
+        Nothing exists at ``source``, or an object's name would land outside
+        ``destination`` (``../``, an absolute or empty part).
     """
     uri = parse_gcs_uri(source)
     client = client or storage_client()
     dest = Path(destination)
     prefix = uri.name.rstrip("/")
     blob = client.bucket(uri.bucket).get_blob(prefix) if prefix else None
+    base = prefix.rpartition("/")[2]
+    if prefix:
+        check_relative_object_name(source, base, destination)
     if blob is not None:
-        return [Transfer(dest / Path(prefix).name, GcsUri(uri.bucket, prefix), int(blob.size))]
+        return [Transfer(dest / base, GcsUri(uri.bucket, prefix), int(blob.size))]
     list_prefix = f"{prefix}/" if prefix else ""
-    base = Path(prefix).name
     transfers = []
     for item in client.list_blobs(uri.bucket, prefix=list_prefix):
         if item.name.endswith("/"):
             continue  # "folder" placeholder objects
         relative = item.name[len(list_prefix) :]
+        check_relative_object_name(f"gs://{uri.bucket}/{item.name}", relative, destination)
         transfers.append(
             Transfer(dest / base / relative, GcsUri(uri.bucket, item.name), int(item.size))
         )

@@ -345,16 +345,90 @@ PRS = StageOptions(
         field="weights_file",
     ),
     StageOption(
+        "methods",
+        "str-list",
+        ("ct", "ldpred2-auto", "ldpred2-inf", "ldpred2-grid", "lassosum2"),
+        help="PRS methods, comma-separated: ct (clumping + thresholding), ldpred2-auto, "
+        "ldpred2-inf, ldpred2-grid, lassosum2 (all from one in-sample LD); ct alone with "
+        "--weights.",
+    ),
+    StageOption(
+        "ld-window-kb",
+        "float",
+        3000.0,
+        help="LD window of the LDpred2/lassosum2 correlations (kb each side; ≈ bigsnpr's 3 cM).",
+    ),
+    StageOption("ldpred2-chains", "int", 8, help="LDpred2-auto chains (the filter needs several)."),
+    StageOption("ldpred2-burn-in", "int", 500, help="LDpred2-auto burn-in sweeps per chain."),
+    StageOption(
+        "ldpred2-iterations", "int", 500, help="LDpred2-auto sweeps per chain after burn-in."
+    ),
+    StageOption("sampler-seed", "int", 42, help="Seed of the LDpred2 samplers."),
+    StageOption(
+        "sumstats",
+        "path",
+        help="Summary statistics of an external GWAS as the base instead of this run's GWAS: "
+        "GWAS-SSF, plink2 --glm, REGENIE, or a table named with --sumstats-columns; every "
+        "labelled sample is then a target (train/validation/test).",
+        field="sumstats_file",
+    ),
+    StageOption(
+        "sumstats-format",
+        "str",
+        "auto",
+        help="Format of --sumstats: auto (from its header), gwas-ssf, plink2, regenie or tsv.",
+        choices=("auto", "gwas-ssf", "plink2", "regenie", "tsv"),
+    ),
+    StageOption(
+        "sumstats-columns",
+        "str",
+        help="Columns of a --sumstats table: chr=CHR,pos=BP,effect_allele=A1,other_allele=A2,"
+        "beta=BETA (or or=OR),se=SE,p=P (or log10p=…)[,n=N][,id=SNP].",
+    ),
+    StageOption(
+        "sumstats-n",
+        "float",
+        help="GWAS sample size of --sumstats when the file has no N column.",
+    ),
+    StageOption(
+        "sumstats-cases",
+        "float",
+        help="Cases of a binary-trait --sumstats (with --sumstats-controls: effective N "
+        "= 4/(1/cases + 1/controls), used instead of the file's N).",
+    ),
+    StageOption("sumstats-controls", "float", help="Controls of a binary-trait --sumstats."),
+    StageOption(
+        "covariates",
+        "str-list",
+        (),
+        help="With --sumstats: covariates of the evaluation models (this run's GWAS gives "
+        "them otherwise).",
+    ),
+    StageOption(
+        "n-pcs",
+        "int",
+        10,
+        help="With --sumstats: PCs from qc in the evaluation models (this run's GWAS gives "
+        "them otherwise).",
+    ),
+    StageOption(
+        "split-seed",
+        "int",
+        42,
+        help="With --sumstats: seed of the train/validation/test split (40/30/30, stratified "
+        "by ancestry and label).",
+    ),
+    StageOption(
         "allow-palindromic",
         "bool",
         False,
-        help="Keep A/T and C/G SNPs of --weights (strand ambiguous).",
+        help="Keep A/T and C/G SNPs of --weights/--sumstats (strand ambiguous).",
     ),
     StageOption(
         "min-overlap",
         "float",
         0.5,
-        help="Stop when fewer --weights than this fraction match the cohort.",
+        help="Stop when fewer --weights/--sumstats variants than this fraction match the cohort.",
     ),
     StageOption(
         "allow-build-mismatch",

@@ -1,13 +1,18 @@
 """File-system operations on run folders, local or remote (``gs://``).
 
-Local paths use the standard library. Remote paths go through ``hailtop.fs``
-(shipped with Hail), so the same stage code works on a laptop and on Dataproc.
-Only these functions touch the file system of a run folder.
+Local paths use the standard library; ``gs://`` goes through google-cloud-storage
+(:mod:`gwas_prs.core.gcs_client`: one client per process, which honours
+``STORAGE_EMULATOR_HOST``), other remote schemes (``s3://``, ``hdfs://``,
+``abfss://``) through ``hailtop.fs`` (shipped with Hail). The same stage code
+therefore works on a laptop, on Dataproc and against a storage emulator. Only these
+functions touch the file system of a run folder (Hail's own reads and writes of
+``.ht``/``.mt`` folders go through Hail).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -39,6 +44,16 @@ def _hfs() -> Any:
     return hfs
 
 
+def _is_gcs(path: str) -> bool:
+    return path.startswith("gs://")
+
+
+def _gcs() -> Any:
+    from gwas_prs.core import gcs_client
+
+    return gcs_client
+
+
 def absolute(path: str) -> str:
     """``path`` made absolute when local (remote URLs are returned as they are)."""
     import os
@@ -46,14 +61,49 @@ def absolute(path: str) -> str:
     return path if is_remote(path) else os.path.abspath(path)
 
 
+def parent(path: str) -> str:
+    """The folder that holds ``path``: ``gs://b/x`` for ``gs://b/x/out.tsv``; local
+    paths are made absolute first (``os.path.abspath`` would turn ``gs://b`` into
+    ``CWD/gs:/b``)."""
+    import posixpath
+
+    if is_remote(path):
+        return posixpath.dirname(path.rstrip("/"))
+    return os.path.dirname(os.path.abspath(path))
+
+
+def files_under(path: str) -> list[str]:
+    """Every file below the folder ``path`` (recursively), local or ``gs://``."""
+    if _is_gcs(path):
+        return list(_gcs().files_under(path))
+    if is_remote(path):
+        hfs = _hfs()
+        found: list[str] = []
+        for entry in hfs.ls(path):
+            found.extend(files_under(str(entry.path)) if entry.is_dir else [str(entry.path)])
+        return sorted(found)
+    return sorted(
+        os.path.join(folder, name) for folder, _, files in os.walk(path) for name in files
+    )
+
+
 def exists(path: str) -> bool:
+    """True for a file or a directory (on an object store: a prefix with objects)."""
+    if _is_gcs(path):
+        return bool(_gcs().exists(path))
     if is_remote(path):
         return bool(_hfs().exists(path))
     return os.path.exists(path)
 
 
 def open_binary(path: str, mode: str = "rb") -> Any:
-    """A binary file object for reading (``rb``) or writing (``wb``)."""
+    """A binary file object for reading (``rb``) or writing (``wb``).
+
+    A ``gs://`` object opened for writing is uploaded when the file is closed (the
+    ``with`` block ends), not when the block raises; prefer :func:`atomic_writer`.
+    """
+    if _is_gcs(path):
+        return _gcs().open_binary(path, mode)
     if is_remote(path):
         return _hfs().open(path, mode)
     if "w" in mode:
@@ -63,6 +113,8 @@ def open_binary(path: str, mode: str = "rb") -> Any:
 
 def glob_files(pattern: str) -> list[str]:
     """Files matching a glob pattern (``*``, ``?``, ``[…]``), local or remote."""
+    if _is_gcs(pattern):
+        return list(_gcs().glob(pattern))
     if is_remote(pattern):
         return sorted(str(e.path) for e in _hfs().ls(pattern) if not e.is_dir)
     import glob
@@ -71,6 +123,8 @@ def glob_files(pattern: str) -> list[str]:
 
 
 def is_dir(path: str) -> bool:
+    if _is_gcs(path):
+        return bool(_gcs().is_dir(path))
     if is_remote(path):
         return bool(_hfs().is_dir(path))
     return os.path.isdir(path)
@@ -82,10 +136,33 @@ def makedirs(path: str) -> None:
 
 
 def read_text(path: str) -> str:
+    """The whole file decoded as UTF-8."""
+    if _is_gcs(path):
+        return bytes(_gcs().read_bytes(path)).decode("utf-8")
     if is_remote(path):
         with _hfs().open(path, "r") as handle:
             return str(handle.read())
     return Path(path).read_text(encoding="utf-8")
+
+
+class _KeepOpen(io.BufferedIOBase):
+    """A writable view of a file whose ``close()`` leaves the file open."""
+
+    def __init__(self, target: BinaryIO) -> None:
+        super().__init__()
+        self._target = target
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self.closed:
+            raise ValueError("write to closed file")
+        return self._target.write(data)
+
+    def flush(self) -> None:
+        if not self.closed:
+            self._target.flush()
 
 
 @contextmanager
@@ -101,12 +178,16 @@ def atomic_writer(path: str) -> Iterator[BinaryIO]:
         # an object-store upload commits when its stream closes, also on an exception:
         # spool the bytes locally and upload them only when the block succeeded
         with tempfile.TemporaryFile() as spool:
-            yield spool
-            if not spool.closed:
-                spool.flush()
-            spool.seek(0)
-            with _hfs().open(path, "wb") as handle:
-                shutil.copyfileobj(spool, handle)
+            # a wrapper (TextIOWrapper, GzipFile) may close what it was given: keep the
+            # spool itself open for the upload
+            yield _KeepOpen(spool)  # type: ignore[misc]
+            spool.flush()
+            if _is_gcs(path):
+                _gcs().upload_file(spool, path)
+            else:
+                spool.seek(0)
+                with _hfs().open(path, "wb") as handle:
+                    shutil.copyfileobj(spool, handle)
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +220,12 @@ def write_text_atomic(path: str, text: str) -> None:
 
 def remove(path: str) -> None:
     """Remove a file or a directory tree if it exists."""
+    if _is_gcs(path):
+        gcs = _gcs()
+        gcs.remove_tree(path)
+        if gcs.is_file(path):
+            gcs.remove_file(path)
+        return
     if is_remote(path):
         hfs = _hfs()
         if hfs.exists(path):
@@ -154,7 +241,15 @@ def remove(path: str) -> None:
 
 
 def move(src: str, dst: str) -> None:
-    """Move ``src`` to ``dst`` (a rename locally; copy then delete remotely)."""
+    """Move ``src`` (a file or a directory tree) to ``dst`` (a rename locally; copy
+    then delete when either side is remote)."""
+    if _is_gcs(src) or _is_gcs(dst):
+        if is_dir(src) and not (_is_gcs(src) and _gcs().is_file(src)):
+            copy_tree(src, dst)
+        else:
+            copy_file(src, dst)
+        remove(src)
+        return
     if is_remote(src) or is_remote(dst):
         hfs = _hfs()
         if hfs.is_dir(src):
@@ -168,6 +263,8 @@ def move(src: str, dst: str) -> None:
 
 
 def file_size(path: str) -> int:
+    if _is_gcs(path):
+        return int(_gcs().size(path))
     if is_remote(path):
         return int(_hfs().stat(path).size)
     return os.path.getsize(path)
@@ -176,21 +273,107 @@ def file_size(path: str) -> int:
 def sha256_file(path: str, chunk_size: int = 1 << 20) -> str:
     """``sha256:<hex>`` of a whole file."""
     digest = hashlib.sha256()
-    if is_remote(path):
-        with _hfs().open(path, "rb") as handle:
-            while chunk := handle.read(chunk_size):
-                digest.update(chunk)
-    else:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(chunk_size):
-                digest.update(chunk)
+    with open_binary(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
     return f"sha256:{digest.hexdigest()}"
 
 
 def copy_file(src: str, dst: str) -> None:
     """Copy one file; either side may be local or remote (``gs://``)."""
+    if _is_gcs(src) and _is_gcs(dst):
+        _gcs().copy(src, dst)
+        return
+    if _is_gcs(dst) and not is_remote(src):
+        _gcs().upload(src, dst)
+        return
+    if _is_gcs(src) and not is_remote(dst):
+        _gcs().download(src, dst)
+        return
+    if _is_gcs(src) or _is_gcs(dst):  # gs:// and another remote scheme: stream
+        with open_binary(src, "rb") as source, open_binary(dst, "wb") as target:
+            shutil.copyfileobj(source, target)
+        return
     if is_remote(src) or is_remote(dst):
         _hfs().copy(src, dst)
         return
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
+
+
+def copy_tree(src: str, dst: str, *, last: str | None = None) -> None:
+    """Every file below ``src`` to the same relative place below ``dst``; either side
+    local or ``gs://``. ``last``: a file name (relative to ``src``) copied after all
+    the others, e.g. a marker that says the folder is complete."""
+    base = src.rstrip("/") + "/"
+    names = [name[len(base) :] for name in files_under(src)]
+    for name in sorted(names, key=lambda n: n == last):
+        copy_file(join(src, name), join(dst, name))
+
+
+def write_table(path: str, frame: Any, **options: Any) -> None:
+    """``frame.to_csv(**options)`` (a pandas frame) written with :func:`atomic_writer`:
+    the text of ``frame.to_csv(path, **options)``, gzip-compressed when ``path`` ends
+    with ``.gz`` (without a timestamp, so equal frames give equal bytes)."""
+    import gzip
+
+    data = frame.to_csv(**options).encode("utf-8")
+    with atomic_writer(path) as handle:
+        if path.endswith(".gz"):
+            with gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) as packed:
+                packed.write(data)
+        else:
+            handle.write(data)
+
+
+def read_table(path: str, **options: Any) -> Any:
+    """``pandas.read_csv`` of ``path``, local or remote (gzip inferred from a ``.gz`` name)."""
+    import pandas as pd
+
+    if not is_remote(path):
+        return pd.read_csv(path, **options)
+    if options.get("compression", "infer") == "infer":
+        options["compression"] = "gzip" if path.endswith(".gz") else None
+    with open_binary(path, "rb") as handle:
+        return pd.read_csv(handle, **options)
+
+
+def write_parquet(path: str, frame: Any, *, partition_cols: list[str] | None = None) -> None:
+    """``frame.to_parquet(path, index=False)`` (a pandas frame), local or remote.
+
+    With ``partition_cols`` ``path`` is a folder of Hive-style partitions
+    (``contig=21/…``). For a remote ``path`` the Parquet is written to a local
+    temporary folder first and then copied file by file, so no fsspec/gcsfs file
+    system is needed. The caller writes to a temporary path and moves it into place
+    (as for every other stage output).
+    """
+    if not is_remote(path):
+        if partition_cols is None:
+            with atomic_writer(path) as handle:
+                frame.to_parquet(handle, index=False)
+        else:
+            frame.to_parquet(path, partition_cols=partition_cols, index=False)
+        return
+    with tempfile.TemporaryDirectory(prefix="gwas-prs-parquet-") as spool:
+        local = os.path.join(spool, "table.parquet")
+        frame.to_parquet(local, partition_cols=partition_cols, index=False)
+        if partition_cols is None:
+            copy_file(local, path)
+        else:
+            copy_tree(local, path)
+
+
+def read_parquet(path: str, **options: Any) -> Any:
+    """``pandas.read_parquet`` of a file or partitioned folder, local or remote
+    (remote ones are copied to a local temporary folder first)."""
+    import pandas as pd
+
+    if not is_remote(path):
+        return pd.read_parquet(path, **options)
+    with tempfile.TemporaryDirectory(prefix="gwas-prs-parquet-") as spool:
+        local = os.path.join(spool, "table.parquet")
+        if is_dir(path) and not (_is_gcs(path) and _gcs().is_file(path)):
+            copy_tree(path, local)
+        else:
+            copy_file(path, local)
+        return pd.read_parquet(local, **options)

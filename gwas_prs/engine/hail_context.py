@@ -214,13 +214,48 @@ def _quiet_log4j_file(directory: str) -> str:
     return str(path)
 
 
+#: A local folder of this process's own for the Hail logs of remote runs; the Dataproc
+#: job entry point sets it to a fresh folder per job, so that concurrent jobs on one
+#: master never see (or copy) each other's logs.
+LOG_DIR_ENV = "GWAS_PRS_LOG_DIR"
+
+
 def remote_run_log_dir() -> str:
-    """Local folder for the Hail logs of runs whose folder is remote (``gs://``)."""
+    """Local folder for the Hail logs of runs whose folder is remote (``gs://``):
+    ``$GWAS_PRS_LOG_DIR`` when set (one per Dataproc job), else a shared temp folder."""
     import tempfile
 
-    path = Path(tempfile.gettempdir()) / "gwas-prs-logs"
+    chosen = os.environ.get(LOG_DIR_ENV)
+    path = Path(chosen) if chosen else Path(tempfile.gettempdir()) / "gwas-prs-logs"
     path.mkdir(parents=True, exist_ok=True)
     return str(path)
+
+
+def hail_jar() -> str:
+    """The path of the Hail JAR that the installed ``hail`` package ships."""
+    import hail
+
+    return str(Path(hail.__file__).parent / "backend" / "hail-all-spark.jar")
+
+
+def standalone_spark_conf(master: str) -> dict[str, str]:
+    """The Spark properties Hail needs on a Spark standalone cluster (``spark://…``).
+
+    Local mode needs none, and on Dataproc (``yarn``) ``hailctl`` writes them into
+    spark-defaults. A standalone cluster's executors are separate JVMs that get the
+    Hail JAR from the driver (``spark.jars``, fetched into each executor's working
+    folder) and must serialise Hail's classes with Kryo.
+    """
+    if not master.startswith("spark://"):
+        return {}
+    jar = hail_jar()
+    return {
+        "spark.jars": jar,
+        "spark.driver.extraClassPath": jar,
+        "spark.executor.extraClassPath": "./hail-all-spark.jar",
+        "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
+        "spark.kryo.registrator": "is.hail.kryo.HailKryoRegistrator",
+    }
 
 
 def is_hail_running() -> bool:
@@ -270,10 +305,14 @@ def start_hail(config: HailConfig) -> str | None:
     tmp_dir: str | None = None
     local_tmp: str | None = None
     if config.run_dir is not None:
-        # The JVM writes its log to a local file: RUN/logs for a local run folder,
-        # the temporary directory for a remote one (the Dataproc job entry point
-        # copies it into RUN/logs when the command ends).
-        log_dir = f"{config.run_dir.rstrip('/')}/logs" if local_run else remote_run_log_dir()
+        # The JVM writes its log to a local file: the job's own folder when the
+        # Dataproc job entry point set one (it copies them into RUN/logs/JOB_TAG/
+        # when the command ends), else RUN/logs for a local run folder and the
+        # temporary directory for a remote one.
+        if os.environ.get(LOG_DIR_ENV) or not local_run:
+            log_dir = remote_run_log_dir()
+        else:
+            log_dir = f"{config.run_dir.rstrip('/')}/logs"
         log_path = f"{log_dir}/{config.command}-{stamp}.log"
         tmp_dir = f"{config.run_dir.rstrip('/')}/tmp/hail"
         if local_run:
@@ -289,7 +328,9 @@ def start_hail(config: HailConfig) -> str | None:
         # folder path with a space would otherwise break the JVM start
         log4j_uri = Path(log4j).resolve().as_uri()
         spark_conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={log4j_uri}"
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        if master.startswith("local"):  # a cluster's executors must reach the driver
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    spark_conf.update(standalone_spark_conf(master))
     spark_conf.update(config.spark_conf)
     logger.info("starting Hail (%s, driver memory %s)", master, spark_conf["spark.driver.memory"])
     if master.startswith("local[") and master[6:-1].isdigit():

@@ -113,10 +113,55 @@ def cols_in_column_order(mt: hl.MatrixTable, *fields: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def _as_text(values: pd.Series, name: str, dtype: hl.HailType) -> pd.Series:
+    """``values`` as the text Hail parses as ``dtype`` (``NA`` = missing), whatever
+    their pandas dtype: an int column may arrive as int64, nullable Int64, float64
+    (``100.0``, after a merge introduced NaN) or objects, and must become ``100``
+    for ``hl.tint32`` (``hl.locus`` requires an int32 position).
+
+    Raises
+    ------
+    InputError
+        A value of an int column is not a whole number or does not fit its type.
+    """
+    import hail as hl
+
+    from gwas_prs.core.errors import InputError
+
+    missing = values.isna().to_numpy()
+    if dtype == hl.tbool:
+        mapped = values.map({True: "true", False: "false", "true": "true", "false": "false"})
+        return mapped.where(~missing, "NA")
+    if dtype in (hl.tfloat32, hl.tfloat64):
+        return pd.Series(
+            [repr(float(v)) if pd.notna(v) else "NA" for v in values], index=values.index
+        )
+    if dtype in (hl.tint32, hl.tint64):
+        numbers = pd.to_numeric(values.where(~missing, None), errors="coerce")
+        low, high = _INT_RANGES[str(dtype)]
+        present = numbers[~missing]
+        bad = present.isna() | (present % 1 != 0) | (present < low) | (present > high)
+        if bad.any():
+            first = values[~missing][bad.to_numpy()].iloc[0]
+            raise InputError(f"column '{name}': {first!r} is not a whole number that fits {dtype}")
+        return pd.Series(
+            [str(int(v)) if not m else "NA" for v, m in zip(numbers, missing, strict=True)],
+            index=values.index,
+        )
+    return values.map(lambda v: v if isinstance(v, str) else str(v)).where(~missing, "NA")
+
+
 def frame_to_table(
     frame: pd.DataFrame, types: Mapping[str, hl.HailType], key: list[str] | None = None
 ) -> hl.Table:
     """A frame as a Hail Table with the given column types (str, bool, int32/64, float64).
+
+    The declared types are honoured whatever the frame's dtypes: an int column
+    given as int64, nullable Int64, whole-number floats or objects becomes the
+    declared int type (so ``hl.locus`` gets the int32 position it requires).
 
     The frame is written to a file in Hail's temporary folder, which must stay
     until the table is used (Hail reads lazily); ``RUN/tmp`` is such a folder.
@@ -126,12 +171,10 @@ def frame_to_table(
 
     frame = frame[list(types)]
     path = hl.utils.new_temp_file("frame", "tsv")
-    text = frame.copy()
-    for name, dtype in types.items():
-        if dtype == hl.tbool:
-            text[name] = frame[name].map({True: "true", False: "false"})
-        elif dtype in (hl.tfloat32, hl.tfloat64):
-            text[name] = [repr(float(v)) if pd.notna(v) else "NA" for v in frame[name]]
+    text = pd.DataFrame(
+        {name: _as_text(frame[name], name, dtype) for name, dtype in types.items()},
+        index=frame.index,
+    )
     # values as they are (Hail reads them unquoted); a tab or newline inside a value
     # cannot be written and raises here rather than shifting columns
     data = text.to_csv(sep="\t", index=False, na_rep="NA", quoting=csv.QUOTE_NONE, quotechar="\x00")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import io
 import logging
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -132,11 +131,13 @@ class Harmonised:
 
 
 def _open_text(path: str) -> IO[str]:
-    with open(path, "rb") as raw:
+    """``path`` (local or remote, plain or gzip: detected from its first bytes) as text."""
+    with storage.open_binary(path, "rb") as raw:
         magic = raw.read(2)
+    binary = storage.open_binary(path, "rb")
     if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        binary = gzip.GzipFile(filename="", mode="rb", fileobj=binary)
+    return io.TextIOWrapper(binary, encoding="utf-8", newline="")
 
 
 def read_scoring_file(path: str) -> ScoringFile:
@@ -176,7 +177,7 @@ def read_scoring_file(path: str) -> ScoringFile:
         twice with the effect and other alleles swapped (directly or on the other
         strand: the score would add both weights; the message names both lines).
     """
-    if not os.path.isfile(path):
+    if not storage.exists(path) or storage.is_dir(path):
         raise InputError(f"{path}: scoring file not found")
     header: dict[str, str] = {}
     line_number = 0

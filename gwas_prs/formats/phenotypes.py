@@ -160,7 +160,9 @@ class PhenotypeTable:
 
 
 def _read_table(path: str) -> TextTable:
-    if not os.path.isfile(path):
+    from gwas_prs.core import storage
+
+    if not (storage.exists(path) if storage.is_remote(path) else os.path.isfile(path)):
         raise InputError(f"{path}: phenotype file not found (--phenotypes)")
     return read_text_table(path, "phenotype")
 

@@ -37,6 +37,14 @@ def read_bed_rows(
     return _BYTE_TO_ALT[raw].reshape(stop - first, -1)[:, :n_samples]
 
 
+def decode_bed_rows(
+    bed: npt.NDArray[np.uint8], rows: npt.NDArray[np.int64], n_samples: int
+) -> npt.NDArray[np.int8]:
+    """ALT-allele counts (int8, -1 = missing) of the variants ``rows`` (any order)."""
+    raw = np.asarray(bed[rows])
+    return _BYTE_TO_ALT[raw].reshape(len(rows), -1)[:, :n_samples]
+
+
 def export_bed(
     mt: hl.MatrixTable, prefix: str, varid: hl.expr.StringExpression | None = None
 ) -> None:

@@ -9,6 +9,7 @@ keyed by ``s`` for joining onto a MatrixTable's columns.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import re
@@ -139,6 +140,21 @@ def read_text_table(path: str, what: str) -> TextTable:
         The file is missing or empty, not text, a header name repeats, or a row has
         a non-empty value beyond the header's columns (with its line).
     """
+    from gwas_prs.core import storage
+
+    if storage.is_remote(path):
+        if not storage.exists(path) or storage.is_dir(path):
+            raise InputError(f"{path}: {what} file not found")
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="gwas-prs-table-") as spool:
+            local = os.path.join(spool, path.rstrip("/").rpartition("/")[2])
+            storage.copy_file(path, local)
+            try:
+                table = read_text_table(local, what)
+            except InputError as exc:  # name the user's file, not the local copy
+                raise InputError(str(exc).replace(local, path)) from None
+        return dataclasses.replace(table, path=path)
     if not os.path.isfile(path):
         raise InputError(f"{path}: {what} file not found")
     with open(path, encoding="utf-8-sig", errors="replace") as handle:

@@ -34,7 +34,6 @@ import gzip
 import hashlib
 import io
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
@@ -397,13 +396,15 @@ def _read_table(path: str, typed: bool = True) -> pd.DataFrame:
     }
     try:
         if typed:
-            columns = pd.read_csv(path, nrows=0, **options).columns
+            columns = storage.read_table(path, nrows=0, **options).columns
             dtypes = {c: "float64" if c in (*_NUMERIC, "p_value") else str for c in columns}
             try:
-                return pd.read_csv(path, dtype=dtypes, float_precision="round_trip", **options)
+                return storage.read_table(
+                    path, dtype=dtypes, float_precision="round_trip", **options
+                )
             except ValueError:  # a non-numeric value: read as text to report its line
                 pass
-        return pd.read_csv(path, dtype=str, **options)
+        return storage.read_table(path, dtype=str, **options)
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}:1: the file is empty; expected a GWAS-SSF header line") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
@@ -435,7 +436,7 @@ def read_gwas_ssf(path: str) -> pd.DataFrame:
         The file is missing or empty, lacks a mandatory column (named in the
         message), or has a non-numeric value in a numeric column (with its line).
     """
-    if not os.path.isfile(path):
+    if not storage.exists(path) or storage.is_dir(path):
         raise InputError(f"{path}: summary statistics file not found")
     frame = _read_table(path)
     columns = list(frame.columns)

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gwas_prs.core import storage
+
 
 def thin_for_plot(
     frame: pd.DataFrame,
@@ -144,8 +146,7 @@ def save_html(figures: Sequence[Any], path: str, title: str, tables_html: str = 
 
     items = [Div(text=f"<h1>{title}</h1>{tables_html}"), *figures]
     html = file_html(column(*items), INLINE, title)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(html)
+    storage.write_text_atomic(path, html)
     return path
 
 

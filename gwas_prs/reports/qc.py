@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gwas_prs.core import storage
+
 #: Colours for up to 26 groups (1000 Genomes populations), then recycled.
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -291,5 +293,4 @@ def save_report(layout: Any, path: str, title: str) -> None:
     from bokeh.resources import INLINE
 
     html = file_html(layout, INLINE, title)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(html)
+    storage.write_text_atomic(path, html)

@@ -38,7 +38,7 @@ import pandas as pd
 
 from gwas_prs.core import storage
 from gwas_prs.core.errors import InputError
-from gwas_prs.core.run_folder import RunFolder, require_complete
+from gwas_prs.core.run_folder import RunFolder, StageRecord, require_complete
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +141,17 @@ def build_feature_table(
         {"name": "label", "dtype": str(frame["label"].dtype), "role": "label"},
     ]
     for column in prs_columns:
+        threshold = prs_threshold(column)
         columns.append(
             {
                 "name": column,
                 "dtype": "float64",
                 "role": "prs",
-                "threshold": float(column.removeprefix("prs_")),
+                **(
+                    {"threshold": threshold}
+                    if threshold is not None
+                    else {"method": column.removeprefix("prs_")}
+                ),
                 "standardised": True,
             }
         )
@@ -166,7 +171,8 @@ def build_feature_table(
         "standardisation": {
             column: {**params[column], "fitted_on": "train", "ddof": 0} for column in prs_columns
         },
-        "thresholds": [float(c.removeprefix("prs_")) for c in prs_columns],
+        "thresholds": [t for t in map(prs_threshold, prs_columns) if t is not None],
+        "prs_methods": [c.removeprefix("prs_") for c in prs_columns if prs_threshold(c) is None],
         "best_threshold": best_threshold,
         "covariates": list(covariates.columns),
         "n_pcs": len(pcs.columns),
@@ -176,10 +182,19 @@ def build_feature_table(
     return FeatureTable(frame=frame, schema=schema)
 
 
+def prs_threshold(column: str) -> float | None:
+    """The p-value threshold of a C+T score column (``prs_0.01`` → 0.01), None for the
+    score of another method (``prs_ldpred2_auto``)."""
+    try:
+        return float(column.removeprefix("prs_"))
+    except ValueError:
+        return None
+
+
 def _read_tsv(path: str, what: str) -> pd.DataFrame:
     if not storage.exists(path):
         raise InputError(f"{path}: {what} not found; re-run the stage that writes it")
-    return pd.read_csv(path, sep="\t", dtype={"s": str, "sample_id": str})
+    return storage.read_table(path, sep="\t", dtype={"s": str, "sample_id": str})
 
 
 def read_pcs(run: RunFolder, n_pcs: int) -> pd.DataFrame:
@@ -214,6 +229,25 @@ def read_ancestry(run: RunFolder) -> pd.Series | None:
     return _read_tsv(path, "ancestry assignments").set_index("s")["assigned"]
 
 
+def trait_source_record(run: RunFolder, trait: str, needed_by: str) -> StageRecord:
+    """The stage record that says how ``trait``'s PRS base was made, with the
+    ``phenotypes_file``, ``covariates``, ``n_pcs`` (and ``binary``) parameters: this
+    run's ``gwas:TRAIT``, or ``prs:TRAIT`` when the PRS rests on external summary
+    statistics (``prs --sumstats``, no GWAS in the run).
+
+    Raises
+    ------
+    StageNotCompleteError
+        Neither stage is complete (the message names the gwas stage).
+    """
+    from gwas_prs.core.run_folder import STATUS_COMPLETE, stage_record
+
+    prs = stage_record(run, f"prs:{trait}")
+    if prs is not None and prs.status == STATUS_COMPLETE and prs.parameters.get("sumstats_file"):
+        return prs
+    return require_complete(run, f"gwas:{trait}", needed_by=needed_by)
+
+
 def feature_table_from_run(
     run: RunFolder, trait: str, phenotypes_file: str | None = None
 ) -> FeatureTable:
@@ -221,7 +255,7 @@ def feature_table_from_run(
     from gwas_prs.formats.phenotypes import read_phenotypes
     from gwas_prs.stages.gwas import read_split
 
-    gwas = require_complete(run, f"gwas:{trait}", needed_by="features")
+    gwas = trait_source_record(run, trait, needed_by="features")
     covariates = tuple(gwas.parameters.get("covariates", []))
     n_pcs = int(gwas.parameters.get("n_pcs", 10))
     phenotypes = phenotypes_file or run.resolve(gwas.parameters["phenotypes_file"])
@@ -274,7 +308,7 @@ def read_feature_table(run: RunFolder, trait: str) -> FeatureTable | None:
     if not (storage.exists(path) and storage.exists(schema_file)):
         return None
     schema = json.loads(storage.read_text(schema_file))
-    frame = pd.read_parquet(path).set_index("sample_id")
+    frame = storage.read_parquet(path).set_index("sample_id")
     expected = [c["name"] for c in schema["columns"] if c["role"] != "id"]
     if list(frame.columns) != expected:
         raise InputError(

@@ -90,7 +90,7 @@ class GwasResult:
 
 def read_split(run: RunFolder, trait: str) -> pd.Series:
     """The recorded roles of ``trait`` (index: sample ID)."""
-    frame = pd.read_csv(run.split_file(trait), sep="\t", dtype=str)
+    frame = storage.read_table(run.split_file(trait), sep="\t", dtype=str)
     return frame.set_index("sample_id")["role"]
 
 

@@ -205,13 +205,33 @@ def _prs_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
             r2=s["clump_r2"], kb=s["clump_kb"], p1=s["clump_p1"], p2=s["clump_p2"]
         ),
         thresholds=tuple(s["thresholds"]),
+        methods=tuple(s["methods"]),
+        ld_window_kb=s["ld_window_kb"],
+        ldpred2_chains=s["ldpred2_chains"],
+        ldpred2_burn_in=s["ldpred2_burn_in"],
+        ldpred2_iterations=s["ldpred2_iterations"],
+        sampler_seed=s["sampler_seed"],
         weights_file=s["weights"],
+        sumstats_file=s["sumstats"],
+        sumstats_format=s["sumstats_format"],
+        sumstats_columns=s["sumstats_columns"],
+        sumstats_n=s["sumstats_n"],
+        sumstats_cases=s["sumstats_cases"],
+        sumstats_controls=s["sumstats_controls"],
+        covariates=tuple(s["covariates"]),
+        n_pcs=s["n_pcs"],
+        split_seed=s["split_seed"],
         allow_palindromic=s["allow_palindromic"],
         min_overlap=s["min_overlap"],
         allow_build_mismatch=s["allow_build_mismatch"],
         overwrite=overwrite,
     )
     config.validate()
+    if config.sumstats_file and "gwas" in p.stages:
+        raise InputError(
+            "sumstats: an external GWAS replaces this run's own one (every labelled sample is "
+            "a target); remove stages.gwas, or stages.prs.sumstats"
+        )
     return config
 
 
@@ -222,8 +242,8 @@ def _prs_run(config: Any, hail: HailConfig) -> Any:
 
 
 def _prs_inputs(p: Pipeline, trait: str | None) -> list[str]:
-    weights = p.stages["prs"]["weights"]
-    return [*_phenotype_inputs(p, trait), *([weights] if weights else [])]
+    extra = [p.stages["prs"][k] for k in ("weights", "sumstats") if p.stages["prs"][k]]
+    return [*_phenotype_inputs(p, trait), *extra]
 
 
 def _train_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
@@ -528,6 +548,7 @@ def hail_config(pipeline: Pipeline) -> HailConfig:
         seed=pipeline.seed,
         reference_genome=pipeline.stages["ingest"]["reference_genome"],
         engine=pipeline.engine,
+        master=pipeline.spark_master,
     )
 
 

@@ -20,7 +20,8 @@ Keys are the command-line option names of the stage commands (``gwas-prs qc
 --min-maf`` → ``qc: {min-maf: …}``). ``ingest`` and ``qc`` always run (their
 sections may be empty or absent); ``simulate-phenotype``, ``gwas``, ``prs`` and
 ``train`` run when their section is present. Relative paths are resolved
-against the folder of the pipeline file.
+against the folder of the pipeline file (which may be on ``gs://``: then they are
+``gs://`` paths too).
 
 :func:`load_pipeline` checks everything before any work: unknown keys, wrong
 types, unknown stages, missing inputs; each problem is one line
@@ -31,12 +32,14 @@ from __future__ import annotations
 
 import glob
 import os
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from gwas_prs.core import storage
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.run_folder import RunFolder
 from gwas_prs.core.stage_options import STAGE_OPTIONS, StageOptions
@@ -83,6 +86,7 @@ SCHEMA: dict[str, dict[str, Option]] = {
         "driver-memory": Option("str"),
         "seed": Option("int"),
         "engine": Option("str", None, choices=("auto", "local", "hail")),
+        "spark-master": Option("str"),
     },
     # the stages' sections: gwas_prs.core.stage_options, shared with the commands and configs
     **{stage: _stage_section(STAGE_OPTIONS[stage]) for stage in PIPELINE_STAGES},
@@ -111,6 +115,9 @@ class Pipeline:
     #: ``auto``/``local``/``hail`` (None: ``$GWAS_PRS_ENGINE`` or auto), see :mod:`gwas_prs.engine.switch`
     engine: str | None = None
     traits: tuple[str, ...] = ()
+    #: Spark master URL (None: ``$GWAS_PRS_SPARK_MASTER`` or local mode); not part of any
+    #: stage's parameters hash: the same stage gives the same results on any master
+    spark_master: str | None = None
 
     @property
     def phenotypes_file(self) -> str | None:
@@ -126,7 +133,10 @@ class _Checker:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.base = os.path.dirname(os.path.abspath(path))
+        self.remote = storage.is_remote(path)
+        self.base = (
+            path.rsplit("/", 1)[0] if self.remote else os.path.dirname(os.path.abspath(path))
+        )
 
     def fail(self, node: yaml.Node | None, message: str) -> InputError:
         line = f":{node.start_mark.line + 1}" if node is not None else ""
@@ -215,6 +225,11 @@ class _Checker:
     def resolve(self, path: str) -> str:
         if "://" in path or os.path.isabs(path):
             return path
+        if self.remote:  # gs://bucket/dir/p.yaml: relative to gs://bucket/dir
+            scheme, _, rest = self.base.partition("://")
+            bucket, _, folder = rest.partition("/")
+            joined = posixpath.normpath(posixpath.join("/", folder, path)).lstrip("/")
+            return f"{scheme}://{bucket}/{joined}"
         return os.path.normpath(os.path.join(self.base, os.path.expanduser(path)))
 
     def section(self, node: yaml.Node, name: str, where: str) -> dict[str, Any]:
@@ -245,11 +260,13 @@ def load_pipeline(path: str) -> Pipeline:
         The file is missing, not YAML, or a key, value, stage or input is wrong;
         the message names the file, the line and the allowed keys.
     """
-    if not os.path.isfile(path):
+    if not storage.exists(path) or storage.is_dir(path):
         raise InputError(f"{path}: no such pipeline file")
     checker = _Checker(path)
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
+    try:
+        text = storage.read_text(path)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file; a pipeline file is YAML") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -294,7 +311,7 @@ def load_pipeline(path: str) -> Pipeline:
         node = stage_nodes["qc"][0] if "qc" in stage_nodes else None
         raise checker.fail(node, "qc: hwe-controls-only needs inputs.phenotypes and qc.trait")
     return Pipeline(
-        path=os.path.abspath(path),
+        path=storage.absolute(path),
         run_dir=run_dir,
         vcfs=inputs["vcfs"],
         samples=inputs["samples"],
@@ -303,6 +320,7 @@ def load_pipeline(path: str) -> Pipeline:
         driver_memory=hail.get("driver_memory"),
         seed=hail.get("seed"),
         engine=hail.get("engine"),
+        spark_master=hail.get("spark_master"),
         stages=stages,
         traits=traits,
     )

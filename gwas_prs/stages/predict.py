@@ -20,8 +20,9 @@
    (HWE-normalised with the saved ``pca_af``; a variant absent from the VCF
    contributes 0, the normalisation keeps the full variant count);
 5. builds the features with the saved standardisation and writes, per sample:
-   ``sample_id``, ``probability`` (XGBoost), ``p_covariates_pcs`` and
-   ``p_covariates_pcs_prs`` (the logistic baselines), ``prs`` (raw score at
+   ``sample_id``, ``probability`` (the model train chose: see its
+   ``metrics.json``'s ``chosen``), ``p_MODEL`` for every model train fitted (the
+   candidates and the logistic baselines), ``prs`` (raw score at
    the best threshold), ``prs_z`` (standardised as in training),
    ``prs_percentile`` (share of the ``train`` samples with a score ≤ this
    one, in %), ``ancestry`` and ``ancestry_probability`` (QC's random forest,
@@ -73,12 +74,16 @@ class PredictConfig:
             raise InputError("give the genotypes of the new samples with --vcf")
         if not 0 < self.min_overlap <= 1:
             raise InputError(f"--min-overlap {self.min_overlap}: must be in (0, 1]")
-        parent = os.path.dirname(os.path.abspath(self.out))
-        if not os.path.isdir(parent):
-            raise InputError(f"--out {self.out}: folder {parent} does not exist")
-        if os.path.exists(self.out) and not self.overwrite:
+        if storage.is_remote(self.out):
+            if self.out.endswith("/") or storage.is_dir(self.out):
+                raise InputError(f"--out {self.out}: give the path of a file, not a folder")
+        else:
+            parent = storage.parent(self.out)
+            if not os.path.isdir(parent):
+                raise InputError(f"--out {self.out}: folder {parent} does not exist")
+        if storage.exists(self.out) and not self.overwrite:
             raise OutputExistsError(f"{self.out} exists; pass --overwrite to replace it")
-        if self.samples_file and not os.path.isfile(self.samples_file):
+        if self.samples_file and not storage.exists(self.samples_file):
             raise InputError(f"{self.samples_file}: file not found (--samples)")
 
 
@@ -151,12 +156,12 @@ def run_predict(config: PredictConfig, hail: HailConfig | None = None) -> Predic
     covariates = read_covariates(config.samples_file, bundle.covariates)
     reference = reference_contigs(bundle.schema.get("reference_genome", "GRCh37"))
     paths = expand_vcf_paths(config.vcfs)
-    out_dir = os.path.dirname(os.path.abspath(config.out))
-    scratch = os.path.join(out_dir, f".gwas-prs-predict-{uuid.uuid4().hex[:8]}")
+    out_dir = storage.parent(config.out)
+    scratch = storage.join(out_dir, f".gwas-prs-predict-{uuid.uuid4().hex[:8]}")
     notes: list[str] = []
     try:
         samples, scans = validate_vcfs(
-            paths, reference, convert_dir=os.path.join(scratch, "bgzf"), workers=usable_cores()
+            paths, reference, convert_dir=storage.join(scratch, "bgzf"), workers=usable_cores()
         )
         if covariates is not None:
             absent = [s for s in samples if s not in covariates.index]
@@ -195,7 +200,7 @@ def _score(
 
     from gwas_prs.stages.ingest import import_vcfs, split_and_drop_alleles
 
-    mt_path = os.path.join(scratch, "genotypes.mt")
+    mt_path = storage.join(scratch, "genotypes.mt")
     split_and_drop_alleles(import_vcfs(paths, reference)).select_entries("GT").write(mt_path)
     mt = hl.read_matrix_table(mt_path).select_rows().select_cols()
     rows = mt.rows().to_pandas()
@@ -233,7 +238,7 @@ def _score(
     )
     for k, column in enumerate(thresholds):
         prs_frame[f"v{k}"] = saved[column].to_numpy(dtype=float)
-    prs_ht = _variant_table(prs_frame, os.path.join(scratch, "prs.tsv"), len(thresholds))
+    prs_ht = _variant_table(prs_frame, storage.join(scratch, "prs.tsv"), len(thresholds))
     prs_ht = prs_ht.select(
         weights=prs_ht.values, effect_is_alt=prs_ht.effect_is_alt, effect_af=prs_ht.effect_af
     )
@@ -256,7 +261,7 @@ def _score(
     pca_frame = oriented[["contig", "position", "ref", "alt", "pca_af"]].copy()
     for k, column in enumerate(k_columns):
         pca_frame[f"v{k}"] = oriented[column].to_numpy(dtype=float)
-    pca_ht = _variant_table(pca_frame, os.path.join(scratch, "pca.tsv"), len(k_columns))
+    pca_ht = _variant_table(pca_frame, storage.join(scratch, "pca.tsv"), len(k_columns))
     pca_ht = pca_ht.select(loadings=pca_ht.values, pca_af=pca_ht.pca_af)
     # pass pca_ht's own fields (not a join into mt): pc_project normalises by the row
     # count of the loadings' source, which must be the PCA's variant count
@@ -289,7 +294,7 @@ def _variant_table(frame: pd.DataFrame, path: str, n_values: int) -> hl.Table:
     :meth:`hail.Table.from_pandas` for thousands of rows with arrays)."""
     import hail as hl
 
-    frame.to_csv(path, sep="\t", index=False)
+    storage.write_table(path, frame, sep="\t", index=False)
     types = {"contig": hl.tstr, "position": hl.tint32, "ref": hl.tstr, "alt": hl.tstr}
     for column in frame.columns:
         if column not in types:
@@ -303,7 +308,6 @@ def _variant_table(frame: pd.DataFrame, path: str, n_values: int) -> hl.Table:
 def _predictions(
     bundle: ModelBundle, raw: pd.DataFrame, pcs: pd.DataFrame, covariates: pd.DataFrame | None
 ) -> pd.DataFrame:
-    from gwas_prs.methods.model.training import xgb_probability
 
     schema = bundle.schema
     features = pd.DataFrame(index=raw.index)
@@ -320,9 +324,9 @@ def _predictions(
         )
     best = schema["best_prs_column"]
     out = pd.DataFrame({"sample_id": raw.index})
-    out["probability"] = xgb_probability(bundle.booster, features, float(schema["logit_offset"]))
-    for baseline in bundle.baselines:
-        out[f"p_{baseline.name}"] = baseline.probability(features)
+    out["probability"] = bundle.predict_probability(features)  # the model train chose
+    for name, probability in bundle.model_probabilities(features).items():
+        out[f"p_{name}"] = probability
     out["prs"] = raw[best].to_numpy()
     out["prs_z"] = features[best].to_numpy()
     distribution = bundle.prs_distribution

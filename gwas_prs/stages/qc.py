@@ -521,7 +521,7 @@ def _run(
     )
     tmp_freq = stage.temporary_path(run.gold_frequencies)
     storage.makedirs(storage.join(run.root, "gold"))
-    freq.to_parquet(tmp_freq, partition_cols=["contig"], index=False)
+    storage.write_parquet(tmp_freq, freq, partition_cols=["contig"])
     timings["frequencies_s"] = time.monotonic() - t
 
     # 7. tables and reports -------------------------------------------------------
@@ -535,10 +535,16 @@ def _run(
             ),
             how="left",
         )
-    sample_out.reset_index().to_csv(
-        storage.join(tmp_qc, "sample_qc.tsv"), sep="\t", index=False, na_rep="NA"
+    storage.write_table(
+        storage.join(tmp_qc, "sample_qc.tsv"),
+        sample_out.reset_index(),
+        sep="\t",
+        index=False,
+        na_rep="NA",
     )
-    filter_counts.to_csv(storage.join(tmp_qc, "filter_counts.tsv"), sep="\t", index=False)
+    storage.write_table(
+        storage.join(tmp_qc, "filter_counts.tsv"), filter_counts, sep="\t", index=False
+    )
     vsum_frame = pd.DataFrame(
         [
             {
@@ -551,34 +557,55 @@ def _run(
         + [{"filter": "kept", "removed_in_order": vsummary["kept"], "failing_alone": None}]
     )
     vsum_frame["failing_alone"] = vsum_frame["failing_alone"].astype("Int64")
-    vsum_frame.to_csv(
-        storage.join(tmp_qc, "variant_qc_summary.tsv"), sep="\t", index=False, na_rep="NA"
+    storage.write_table(
+        storage.join(tmp_qc, "variant_qc_summary.tsv"),
+        vsum_frame,
+        sep="\t",
+        index=False,
+        na_rep="NA",
     )
-    pruned.rows().select().to_pandas().assign(
-        contig=lambda f: [loc.contig for loc in f["locus"]],
-        position=lambda f: [loc.position for loc in f["locus"]],
-        ref=lambda f: [a[0] for a in f["alleles"]],
-        alt=lambda f: [a[1] for a in f["alleles"]],
-    )[["contig", "position", "ref", "alt"]].to_csv(
-        storage.join(tmp_ancestry, "pruned_variants.tsv"), sep="\t", index=False
+    pruned_frame = (
+        pruned.rows()
+        .select()
+        .to_pandas()
+        .assign(
+            contig=lambda f: [loc.contig for loc in f["locus"]],
+            position=lambda f: [loc.position for loc in f["locus"]],
+            ref=lambda f: [a[0] for a in f["alleles"]],
+            alt=lambda f: [a[1] for a in f["alleles"]],
+        )[["contig", "position", "ref", "alt"]]
     )
-    scores.reset_index().to_csv(storage.join(tmp_ancestry, PCA_SCORES), sep="\t", index=False)
-    pd.DataFrame(
+    storage.write_table(
+        storage.join(tmp_ancestry, "pruned_variants.tsv"), pruned_frame, sep="\t", index=False
+    )
+    storage.write_table(
+        storage.join(tmp_ancestry, PCA_SCORES), scores.reset_index(), sep="\t", index=False
+    )
+    eigen_frame = pd.DataFrame(
         {
             "pc": [f"PC{i + 1}" for i in range(len(pca.eigenvalues))],
             "eigenvalue": pca.eigenvalues,
             "variance_explained": variance,
         }
-    ).to_csv(storage.join(tmp_ancestry, "eigenvalues.tsv"), sep="\t", index=False)
-    pairs.to_csv(storage.join(tmp_ancestry, "related_pairs.tsv"), sep="\t", index=False)
+    )
+    storage.write_table(
+        storage.join(tmp_ancestry, "eigenvalues.tsv"), eigen_frame, sep="\t", index=False
+    )
+    storage.write_table(
+        storage.join(tmp_ancestry, "related_pairs.tsv"), pairs, sep="\t", index=False
+    )
     model_info: dict[str, Any] = {
         "pca_variants": pca.n_variants,
         "pca_samples": len(passed),
         "total_variance": pca.total_variance,
     }
     if assignment is not None:
-        assignment.assignments.reset_index().to_csv(
-            storage.join(tmp_ancestry, "assignments.tsv"), sep="\t", index=False, na_rep="NA"
+        storage.write_table(
+            storage.join(tmp_ancestry, "assignments.tsv"),
+            assignment.assignments.reset_index(),
+            sep="\t",
+            index=False,
+            na_rep="NA",
         )
         model_info.update(
             {

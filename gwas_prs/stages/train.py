@@ -1,24 +1,46 @@
-"""The ``train`` stage: an XGBoost risk model and logistic baselines, evaluated once on ``test``.
+"""The ``train`` stage: a risk model chosen on validation, and its baselines, evaluated once on ``test``.
 
 :func:`run_train` (the stage runner, manifest stage ``train:TRAIT``):
 
 1. checks its inputs before any work: the ``gwas``/``prs`` stages of the trait are
-   complete, the trait is binary, ``--device`` is usable (``cuda`` without a GPU
-   stops here with :class:`~gwas_prs.core.errors.EnvironmentSetupError`);
+   complete, the trait is binary (a quantitative trait is refused: the stage fits
+   classifiers only), ``--device`` is usable (``cuda`` without a GPU stops here with
+   :class:`~gwas_prs.core.errors.EnvironmentSetupError`);
 2. reads the feature table (:mod:`gwas_prs.stages.features`; built and written when
-   missing, or when ``--phenotypes`` names another file than the table's);
-3. fits XGBoost on ``train`` (randomised CV search, early stopping on
-   ``validation``, :func:`gwas_prs.methods.model.training.fit_xgboost`) and two logistic
-   baselines on ``train``: covariates + PCs, and covariates + PCs + the PRS at
-   the threshold the prs stage chose on validation;
+   missing, or when ``--phenotypes`` names another file than the table's); the
+   model inputs are every ``prs_*`` column of the table (all C+T thresholds and any
+   LDpred2/lassosum2 score), the PCs and the covariates (:func:`model_features`,
+   narrowed by ``--features``);
+3. tunes two candidates on ``train`` (:mod:`gwas_prs.methods.model.training`):
+   an L2-penalised logistic regression (standardised inputs, ``C`` by stratified
+   CV) and XGBoost (randomised CV search, early stopping on ``validation``,
+   monotone increasing in every PRS feature); **chooses** by PR-AUC on
+   ``validation`` with the one-standard-error rule (XGBoost only when it beats the
+   logistic model by more than one paired-bootstrap SE;
+   :func:`~gwas_prs.methods.model.training.choose_model`); refits both on
+   ``train + validation`` (XGBoost with the number of trees early stopping
+   found) and fits three logistic baselines on the same samples: covariates only,
+   covariates + PCs, covariates + PCs + the PRS the prs stage chose (the C+T
+   baseline);
 4. evaluates every model on the untouched ``test`` part
    (:mod:`gwas_prs.methods.model.evaluation`): ROC-AUC and PR-AUC with bootstrap 95%
-   CIs, ΔAUC of the PRS (paired bootstrap), calibration, per ancestry group;
-   for a simulated trait also the oracle (the true genetic value);
-5. writes ``RUN/gold/models/TRAIT/``: ``model.json``, ``feature_schema.json``,
+   CIs, paired-bootstrap differences of every model against the covariates-only
+   and the C+T baseline, calibration, per ancestry group; for a simulated trait
+   also the oracle (the true genetic value). When the chosen model's test PR-AUC
+   is below a baseline's, ``metrics.json`` (``warnings``), the report and the
+   summary say so;
+5. writes ``RUN/gold/models/TRAIT/``: ``model.json`` (XGBoost),
+   ``logistic_model.json`` (penalised logistic), ``feature_schema.json`` (with
+   ``chosen_model``: what ``predict`` reports as ``probability``),
    ``baselines.json``, ``metrics.json``, ``report.html``,
-   ``test_predictions.tsv``, ``feature_importance.tsv`` and what ``predict``
-   needs (:mod:`gwas_prs.methods.model.artifacts`).
+   ``test_predictions.tsv`` (``probability`` = the chosen model, ``p_<model>``
+   for each), ``feature_importance.tsv`` and what ``predict`` needs
+   (:mod:`gwas_prs.methods.model.artifacts`).
+
+``metrics.json`` records the choice: ``chosen`` (the model's name),
+``chosen_by`` (``"validation PR-AUC"``) and ``selection`` (the validation
+PR-AUC and ROC-AUC of both candidates, the reason, the chosen model against
+the baselines on test).
 
 ``metrics.json`` holds only results (no timings), so the same seed gives the
 same file.
@@ -30,7 +52,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -52,15 +74,21 @@ from gwas_prs.stages.features import (
     FeatureTable,
     feature_table_from_run,
     read_feature_table,
+    trait_source_record,
     write_feature_table,
 )
+
+if TYPE_CHECKING:
+    from gwas_prs.methods.model.training import LogisticBaseline, XgbFit
 
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP_RESAMPLES = 1000
 MODEL_LABELS = {
+    "covariates": "logistic: covariates only",
     "covariates_pcs": "logistic: covariates + PCs",
     "covariates_pcs_prs": "logistic: covariates + PCs + best PRS",
+    "penalised_logistic": "penalised logistic (L2), all features",
     "xgboost": "XGBoost",
     "oracle": "oracle (true genetic value)",
 }
@@ -128,7 +156,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
     config.validate()
     device = resolve_device(config.device)  # before anything else: no GPU → stop now
     run = RunFolder(config.run_dir)
-    gwas = require_complete(run, f"gwas:{config.trait}", needed_by="train")
+    gwas = trait_source_record(run, config.trait, needed_by="train")  # gwas, or prs --sumstats
     require_complete(run, f"prs:{config.trait}", needed_by="train")
     if not gwas.parameters.get("binary", True):
         raise InputError(
@@ -140,14 +168,13 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
     table, table_path = _features(
         run, config.trait, phenotypes_file, explicit=config.phenotypes_file is not None
     )
-    features = table.feature_columns(config.features)
+    features = model_features(table, config.features)
     if not features:
         raise InputError(
             f"--features {','.join(config.features)}: the feature table has no such columns "
             f"(covariates: {', '.join(table.schema['covariates']) or 'none'})"
         )
-    best = table.schema.get("best_threshold")
-    best_column = f"prs_{best:g}" if best is not None else ""
+    best_column = best_prs_column(table)
     if best_column not in table.frame.columns:
         raise InputError(f"{run.prs_dir(config.trait)}/metrics.json: no best threshold recorded")
     parameters = {
@@ -179,6 +206,7 @@ def run_train(config: TrainConfig, hail: HailConfig | None = None) -> TrainResul
                 "train": metrics["n"]["train"],
                 "validation": metrics["n"]["validation"],
                 "test": metrics["n"]["test"],
+                "chosen_model": metrics["chosen"],
                 **{
                     f"{name}_roc_auc": round(m["roc_auc"]["estimate"], 4)
                     for name, m in metrics["models"].items()
@@ -207,33 +235,361 @@ def _export_prediction_inputs(
         prs_weights_frame,
     )
 
-    scores = pd.read_csv(run.prs_scores(trait), sep="\t", dtype={"sample_id": str}).set_index(
-        "sample_id"
-    )
+    scores = storage.read_table(
+        run.prs_scores(trait), sep="\t", dtype={"sample_id": str}
+    ).set_index("sample_id")
     targets = list(scores.index)  # the samples the prs stage scored (and imputed with)
-    weights = prs_weights_frame(run.prs_dir(trait), table.schema["thresholds"])
+    weights = prs_weights_frame(
+        run.prs_dir(trait), table.schema["thresholds"], table.schema.get("prs_methods", ())
+    )
     weights = add_effect_frequencies(weights, run.silver_mt, targets)
-    weights.to_csv(storage.join(tmp, "prs_weights.tsv"), sep="\t", index=False)
-    pca_loadings_frame(run.pca_loadings).to_csv(
-        storage.join(tmp, "pca_loadings.tsv.gz"), sep="\t", index=False
+    storage.write_table(storage.join(tmp, "prs_weights.tsv"), weights, sep="\t", index=False)
+    storage.write_table(
+        storage.join(tmp, "pca_loadings.tsv.gz"),
+        pca_loadings_frame(run.pca_loadings),
+        sep="\t",
+        index=False,
     )
     train = table.frame.index[table.frame["split"] == "train"]
     distribution = np.sort(scores.loc[train, best_column].to_numpy(dtype=float))
-    pd.DataFrame({"prs": distribution}).to_csv(
-        storage.join(tmp, "prs_distribution.tsv"), sep="\t", index=False
+    storage.write_table(
+        storage.join(tmp, "prs_distribution.tsv"),
+        pd.DataFrame({"prs": distribution}),
+        sep="\t",
+        index=False,
     )
     reference = ancestry_reference(run.silver_ancestry)
     if reference is not None:
-        reference[0].to_csv(storage.join(tmp, ANCESTRY_REFERENCE), sep="\t", index=False)
+        storage.write_table(
+            storage.join(tmp, ANCESTRY_REFERENCE), reference[0], sep="\t", index=False
+        )
 
 
 def _oracle(run: RunFolder, trait: str, samples: pd.Index) -> pd.Series | None:
     path = run.simulated_genetic_values(trait)
     if not storage.exists(path):
         return None
-    frame = pd.read_csv(path, sep="\t", dtype={"sample_id": str}).set_index("sample_id")
+    frame = storage.read_table(path, sep="\t", dtype={"sample_id": str}).set_index("sample_id")
     values = frame["genetic_value"].reindex(samples)
     return None if values.isna().any() else values
+
+
+@dataclass
+class FittedModels:
+    """What :func:`fit_and_evaluate` returns: the final models, ``metrics.json`` and the test scores."""
+
+    metrics: dict[str, Any]
+    xgboost: XgbFit
+    logistic: LogisticBaseline
+    baselines: list[LogisticBaseline]
+    test: pd.DataFrame
+    y_test: np.ndarray
+    #: P(case) on ``test`` of every fitted model (by name), and the oracle's score.
+    probabilities: dict[str, np.ndarray]
+    scores: dict[str, np.ndarray]
+    importance: pd.DataFrame
+
+    @property
+    def chosen(self) -> str:
+        return str(self.metrics["chosen"])
+
+
+def model_features(table: FeatureTable, groups: tuple[str, ...]) -> list[str]:
+    """The model inputs, in table order: every ``prs_*`` column the table has (C+T
+    thresholds, ``prs_ldpred2_auto``, ``prs_lassosum2`` …) when ``prs`` is among
+    ``groups``, and the PCs/covariates of ``pcs``/``covariates``."""
+    roles = {FEATURE_GROUPS[g] for g in groups}
+    out = []
+    for column in table.schema["columns"]:
+        name, role = column["name"], column["role"]
+        if role in ("id", "split", "ancestry", "label"):
+            continue
+        is_prs = role == "prs" or name.startswith("prs_")
+        if (is_prs and "prs" in roles) or (not is_prs and role in roles):
+            out.append(name)
+    return out
+
+
+def best_prs_column(table: FeatureTable) -> str:
+    """The PRS column of the C+T baseline: the schema's ``best_prs_column``, else
+    ``prs_<best_threshold>`` (the threshold the prs stage chose on validation); ``""`` if none."""
+    named = table.schema.get("best_prs_column")
+    if named:
+        return str(named)
+    best = table.schema.get("best_threshold")
+    return f"prs_{best:g}" if best is not None else ""
+
+
+def _validation_scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    from gwas_prs.methods.model import evaluation as ev
+
+    return {"pr_auc": ev.average_precision(y, p), "roc_auc": ev.roc_auc(y, p)}
+
+
+def fit_and_evaluate(
+    table: FeatureTable,
+    config: TrainConfig,
+    device: str,
+    features: list[str],
+    best_column: str,
+    oracle: pd.Series | None = None,
+) -> FittedModels:
+    """Tune, choose, refit and evaluate every model (no files; see the module docstring).
+
+    ``oracle``: the true genetic value of the ``test`` samples (a simulated trait), or None.
+    """
+    from gwas_prs.methods.model import evaluation as ev
+    from gwas_prs.methods.model.training import (
+        CANDIDATES,
+        SELECTION_METRIC,
+        SIMPLER_WITHIN_SE,
+        choose_model,
+        feature_importance,
+        fit_logistic_baseline,
+        fit_penalised_logistic,
+        fit_xgboost,
+        refit_logistic,
+        refit_xgboost,
+    )
+
+    frame = table.frame
+    parts = {role: frame[frame["split"] == role] for role in ("train", "validation", "test")}
+    y = {role: part["label"].to_numpy(dtype=int) for role, part in parts.items()}
+    for role, labels in y.items():
+        if len(labels) == 0 or labels.min() == labels.max():
+            raise InputError(
+                f"{config.run_dir}: the {role} part of '{config.trait}' has {len(labels)} samples "
+                "and a single class; the model cannot be fitted or evaluated"
+            )
+    prs_features = [f for f in features if f.startswith("prs_")]
+    logger.info(
+        "train: %d train / %d validation / %d test samples, %d features (%d PRS), "
+        "%d trials × %d folds",
+        len(y["train"]), len(y["validation"]), len(y["test"]), len(features), len(prs_features),
+        config.n_trials, config.folds,
+    )  # fmt: skip
+    # one thread for small data: faster than several (sync overhead) and reproducible
+    nthread = 1 if len(y["train"]) < 20_000 else usable_cores()
+    train, valid = parts["train"], parts["validation"]
+    # --- candidates: tuned on train, compared on validation ------------------------
+    xgb_tuned = fit_xgboost(
+        train[features], y["train"], valid[features], y["validation"], folds=config.folds,
+        n_trials=config.n_trials, seed=config.seed, device=device, nthread=nthread,
+        increasing=prs_features,
+    )  # fmt: skip
+    penalised = fit_penalised_logistic(
+        "penalised_logistic", MODEL_LABELS["penalised_logistic"], train[features], y["train"],
+        folds=config.folds, seed=config.seed,
+    )  # fmt: skip
+    p_valid = {
+        "penalised_logistic": penalised.probability(valid[features]),
+        "xgboost": xgb_tuned.probability(valid[features]),
+    }
+    validation = {name: _validation_scores(y["validation"], p) for name, p in p_valid.items()}
+    # the paired bootstrap SE of the difference: XGBoost must beat the simpler model by more
+    vidx = ev.bootstrap_indices(y["validation"], BOOTSTRAP_RESAMPLES, config.seed)
+    difference = validation["xgboost"]["pr_auc"] - validation["penalised_logistic"]["pr_auc"]
+    se = ev.paired_difference_se(
+        ev.average_precision, y["validation"], p_valid["xgboost"],
+        p_valid["penalised_logistic"], vidx,
+    )  # fmt: skip
+    chosen = choose_model(validation, se=se)
+    reason = (
+        f"{chosen}: validation PR-AUC penalised_logistic "
+        f"{validation['penalised_logistic']['pr_auc']:.4f}, xgboost "
+        f"{validation['xgboost']['pr_auc']:.4f} (difference {difference:+.4f}, "
+        f"{SIMPLER_WITHIN_SE:g} SE = {SIMPLER_WITHIN_SE * se:.4f}): "
+        + (
+            "XGBoost is better by more than the margin"
+            if chosen == "xgboost"
+            else "XGBoost is not better by more than the margin, the simpler model is kept"
+        )
+    )
+    logger.info("train: chose %s", reason)
+    # --- final models: refitted on train + validation ------------------------------
+    both = pd.concat([train, valid])
+    y_both = both["label"].to_numpy(dtype=int)
+    xgb_fit = refit_xgboost(xgb_tuned, both[features], y_both, nthread=nthread)
+    logistic = refit_logistic(penalised.model, both[features], y_both)
+    covariates = table.columns_with_role("covariate")
+    base_columns = covariates + table.columns_with_role("pc")
+    baseline_inputs = {
+        "covariates": covariates,
+        "covariates_pcs": base_columns,
+        "covariates_pcs_prs": [*base_columns, best_column],
+    }
+    baselines = [
+        fit_logistic_baseline(name, _label(name, covariates), both[columns], y_both)
+        for name, columns in baseline_inputs.items()
+    ]
+    # --- test ----------------------------------------------------------------------
+    test = parts["test"]
+    probabilities = {b.name: b.probability(test) for b in baselines}
+    probabilities["penalised_logistic"] = logistic.probability(test)
+    probabilities["xgboost"] = xgb_fit.probability(test[features])
+    scores = dict(probabilities)
+    if oracle is not None:
+        scores["oracle"] = oracle.reindex(test.index).to_numpy(dtype=float)
+    yt = y["test"]
+    idx = ev.bootstrap_indices(yt, BOOTSTRAP_RESAMPLES, config.seed)
+    discrimination = ev.discrimination(yt, scores, idx)
+    fitted_on = "train + validation"
+    models: dict[str, Any] = {
+        name: {
+            "label": _label(name, covariates),
+            **discrimination[name],
+            "calibration": ev.calibration(yt, p),
+            "fitted_on": fitted_on,
+            "chosen": name == chosen,
+        }
+        for name, p in probabilities.items()
+    }
+    pairs = [("covariates_pcs_prs", "covariates_pcs"), ("xgboost", "covariates_pcs")]
+    pairs += [(m, "covariates") for m in probabilities if m != "covariates"]
+    pairs += [(m, "covariates_pcs_prs") for m in CANDIDATES]
+    incremental = {
+        f"{a}_vs_{b}": {
+            f"delta_{m}": ev.paired_difference(f, yt, scores[a], scores[b], idx)
+            for m, f in ev.METRICS.items()
+        }
+        for a, b in dict.fromkeys(pairs)
+    }
+    by_group, skipped = ev.metrics_by_group(
+        yt, test["ancestry"].to_numpy(dtype=str), scores, n_boot=BOOTSTRAP_RESAMPLES,
+        seed=config.seed,
+    )  # fmt: skip
+    importance = feature_importance(xgb_fit.booster, features)
+    versus = _versus_baselines(chosen, models, incremental)
+    warnings: list[str] = versus.pop("warnings")
+    selection = {
+        "metric": SELECTION_METRIC,
+        "split": "validation",
+        "candidates": validation,
+        "rule": (
+            f"the highest validation PR-AUC; {CANDIDATES[0]} (the simpler model) unless "
+            f"xgboost is higher by more than {SIMPLER_WITHIN_SE:g} bootstrap SE of the "
+            "paired difference"
+        ),
+        "difference": {"xgboost_minus_penalised_logistic": difference, "se": se},
+        "reason": reason,
+        "refitted_on": fitted_on,
+        "test_vs_baselines": versus,
+    }
+    metrics: dict[str, Any] = {
+        "trait": config.trait,
+        "n": {role: len(labels) for role, labels in y.items()},
+        "cases": {role: int(labels.sum()) for role, labels in y.items()},
+        "features": features,
+        "prs_features": prs_features,
+        "best_threshold": table.schema.get("best_threshold"),
+        "best_prs_column": best_column,
+        "chosen": chosen,
+        "chosen_by": "validation PR-AUC",
+        "selection": selection,
+        "warnings": warnings,
+        "models": models,
+        "oracle": (
+            {"label": MODEL_LABELS["oracle"], **discrimination["oracle"]}
+            if oracle is not None
+            else None
+        ),
+        "incremental": incremental,
+        "by_ancestry": by_group,
+        "ancestry_groups_skipped": skipped,
+        "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "valid": len(idx), "seed": config.seed},
+        "penalised_logistic": {
+            "penalty": "l2",
+            "C": penalised.C,
+            "cv_metric": "log loss",
+            "cv": penalised.cv,
+            "intercept": logistic.intercept,
+            "coefficients": dict(zip(logistic.features, logistic.coef, strict=True)),
+        },
+        "xgboost": {
+            "params": xgb_fit.params,
+            "best_iteration": xgb_fit.best_iteration,
+            "n_trees": xgb_fit.best_iteration + 1,
+            "monotone_increasing": prs_features,
+            "cv_roc_auc": xgb_fit.cv_roc_auc,
+            "scale_pos_weight": xgb_fit.scale_pos_weight,
+            "logit_offset": xgb_fit.logit_offset,
+            "trials": xgb_fit.trials,
+        },
+    }
+    for warning in warnings:
+        logger.warning("train: %s", warning)
+    return FittedModels(
+        metrics=metrics,
+        xgboost=xgb_fit,
+        logistic=logistic,
+        baselines=baselines,
+        test=test,
+        y_test=yt,
+        probabilities=probabilities,
+        scores=scores,
+        importance=importance,
+    )
+
+
+def _label(name: str, covariates: list[str]) -> str:
+    if name == "covariates" and not covariates:
+        return "logistic: intercept only (no covariates)"
+    return MODEL_LABELS[name]
+
+
+def _versus_baselines(
+    chosen: str, models: dict[str, Any], incremental: dict[str, Any]
+) -> dict[str, Any]:
+    """The chosen model against the covariates-only and C+T baselines on test (paired
+    bootstrap ΔPR-AUC/ΔROC-AUC), and a warning for each baseline it does not beat."""
+    out: dict[str, Any] = {"warnings": []}
+    for baseline in ("covariates", "covariates_pcs_prs"):
+        delta = incremental[f"{chosen}_vs_{baseline}"]
+        out[baseline] = delta
+        d = delta["delta_pr_auc"]
+        if d["estimate"] < 0:
+            significance = (
+                "the 95% CI excludes 0"
+                if d["ci_high"] < 0
+                else "within noise: the 95% CI includes 0"
+            )
+            out["warnings"].append(
+                f"the chosen model ({models[chosen]['label']}) has a lower test PR-AUC than "
+                f"the baseline '{models[baseline]['label']}': Δ {d['estimate']:+.4f} "
+                f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] ({significance})"
+            )
+    return out
+
+
+def model_schema(
+    table: FeatureTable,
+    fitted: FittedModels,
+    features: list[str],
+    groups: tuple[str, ...],
+    best_column: str,
+    *,
+    reference_genome: str,
+    pca_variants: int,
+    ancestry: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """``feature_schema.json``: the feature table's schema plus what ``predict`` needs
+    (``model_features``, ``chosen_model``, XGBoost's ``logit_offset``, …)."""
+    from gwas_prs.methods.model.artifacts import SCHEMA_FORMAT
+
+    return {
+        **table.schema,
+        "format": SCHEMA_FORMAT,
+        "model_features": features,
+        "feature_groups": list(groups),
+        "best_prs_column": best_column,
+        "raw_prs_best": table.schema["standardisation"][best_column],
+        "logit_offset": fitted.xgboost.logit_offset,
+        "chosen_model": fitted.chosen,
+        "reference_genome": reference_genome,
+        "pca_variants": pca_variants,
+        "ancestry": ancestry,
+        "models": {name: f"p_{name}" for name in fitted.probabilities},
+    }
 
 
 def _fit_and_evaluate(
@@ -245,157 +601,67 @@ def _fit_and_evaluate(
     best_column: str,
     tmp: str,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    from gwas_prs.methods.model import evaluation as ev
-    from gwas_prs.methods.model.artifacts import SCHEMA_FORMAT, ancestry_reference
-    from gwas_prs.methods.model.training import (
-        feature_importance,
-        fit_logistic_baseline,
-        fit_xgboost,
-    )
+    from gwas_prs.methods.model.artifacts import ancestry_reference, model_files
 
-    frame = table.frame
-    parts = {role: frame[frame["split"] == role] for role in ("train", "validation", "test")}
-    y = {role: part["label"].to_numpy(dtype=int) for role, part in parts.items()}
-    for role, labels in y.items():
-        if len(labels) == 0 or labels.min() == labels.max():
-            raise InputError(
-                f"{run.root}: the {role} part of '{config.trait}' has {len(labels)} samples "
-                "and a single class; the model cannot be fitted or evaluated"
-            )
-    logger.info(
-        "train: %d train / %d validation / %d test samples, %d features, %d trials × %d folds",
-        len(y["train"]), len(y["validation"]), len(y["test"]), len(features),
-        config.n_trials, config.folds,
-    )  # fmt: skip
-    xgb_fit = fit_xgboost(
-        parts["train"][features],
-        y["train"],
-        parts["validation"][features],
-        y["validation"],
-        folds=config.folds,
-        n_trials=config.n_trials,
-        seed=config.seed,
-        device=device,
-        # one thread for small data: faster than several (sync overhead) and reproducible
-        nthread=1 if len(y["train"]) < 20_000 else usable_cores(),
-    )
-    base_columns = table.columns_with_role("covariate") + table.columns_with_role("pc")
-    baselines = [
-        fit_logistic_baseline(
-            "covariates_pcs", MODEL_LABELS["covariates_pcs"], parts["train"][base_columns],
-            y["train"],
-        ),
-        fit_logistic_baseline(
-            "covariates_pcs_prs", MODEL_LABELS["covariates_pcs_prs"],
-            parts["train"][[*base_columns, best_column]], y["train"],
-        ),
-    ]  # fmt: skip
-    test = parts["test"]
-    probabilities = {b.name: b.probability(test) for b in baselines}
-    probabilities["xgboost"] = xgb_fit.probability(test[features])
-    oracle = _oracle(run, config.trait, test.index)
-    scores = dict(probabilities)
-    if oracle is not None:
-        scores["oracle"] = oracle.to_numpy(dtype=float)
-    yt = y["test"]
-    idx = ev.bootstrap_indices(yt, BOOTSTRAP_RESAMPLES, config.seed)
-    discrimination = ev.discrimination(yt, scores, idx)
-    models: dict[str, Any] = {}
-    for name, p in probabilities.items():
-        models[name] = {
-            "label": MODEL_LABELS[name],
-            **discrimination[name],
-            "calibration": ev.calibration(yt, p),
-        }
-    incremental = {
-        f"{a}_vs_{b}": {
-            f"delta_{m}": ev.paired_difference(f, yt, scores[a], scores[b], idx)
-            for m, f in ev.METRICS.items()
-        }
-        for a, b in (("covariates_pcs_prs", "covariates_pcs"), ("xgboost", "covariates_pcs"))
-    }
-    by_group, skipped = ev.metrics_by_group(
-        yt, test["ancestry"].to_numpy(dtype=str), scores, n_boot=BOOTSTRAP_RESAMPLES,
-        seed=config.seed,
-    )  # fmt: skip
-    importance = feature_importance(xgb_fit.booster, features)
-    metrics: dict[str, Any] = {
-        "trait": config.trait,
-        "n": {role: len(labels) for role, labels in y.items()},
-        "cases": {role: int(labels.sum()) for role, labels in y.items()},
-        "features": features,
-        "best_threshold": table.schema["best_threshold"],
-        "models": models,
-        "oracle": (
-            {"label": MODEL_LABELS["oracle"], **discrimination["oracle"]}
-            if oracle is not None
-            else None
-        ),
-        "incremental": incremental,
-        "by_ancestry": by_group,
-        "ancestry_groups_skipped": skipped,
-        "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "valid": len(idx), "seed": config.seed},
-        "xgboost": {
-            "params": xgb_fit.params,
-            "best_iteration": xgb_fit.best_iteration,
-            "cv_roc_auc": xgb_fit.cv_roc_auc,
-            "scale_pos_weight": xgb_fit.scale_pos_weight,
-            "logit_offset": xgb_fit.logit_offset,
-            "trials": xgb_fit.trials,
-        },
-    }
-    # --- files -------------------------------------------------------------------
-    xgb_fit.booster.save_model(storage.join(tmp, "model.json"))
+    test_index = table.frame.index[table.frame["split"] == "test"]
+    oracle = _oracle(run, config.trait, test_index)
+    fitted = fit_and_evaluate(table, config, device, features, best_column, oracle)
+    metrics = fitted.metrics
     reference = ancestry_reference(run.silver_ancestry)
     qc = require_complete(run, "qc", needed_by="train")
     ingest = require_complete(run, "ingest", needed_by="train")
-    schema = {
-        **table.schema,
-        "format": SCHEMA_FORMAT,
-        "model_features": features,
-        "feature_groups": list(config.features),
-        "best_prs_column": best_column,
-        "raw_prs_best": table.schema["standardisation"][best_column],
-        "logit_offset": xgb_fit.logit_offset,
-        "reference_genome": ingest.parameters.get("reference_genome", "GRCh37"),
-        "pca_variants": int(qc.counts.get("pca_variants", 0)),
-        "ancestry": (
+    schema = model_schema(
+        table,
+        fitted,
+        features,
+        config.features,
+        best_column,
+        reference_genome=ingest.parameters.get("reference_genome", "GRCh37"),
+        pca_variants=int(qc.counts.get("pca_variants", 0)),
+        ancestry=(
             {**reference[1], "seed": int(qc.parameters.get("seed", 0))}
             if reference is not None
             else None
         ),
-        "models": {
-            "xgboost": "p_xgboost",
-            "covariates_pcs": "p_covariates_pcs",
-            "covariates_pcs_prs": "p_covariates_pcs_prs",
-        },
-    }
-    storage.write_text_atomic(
-        storage.join(tmp, "feature_schema.json"), json.dumps(schema, indent=2) + "\n"
     )
-    storage.write_text_atomic(
-        storage.join(tmp, "baselines.json"),
-        json.dumps({"models": [b.to_dict() for b in baselines]}, indent=2) + "\n",
+    files = model_files(
+        schema=schema,
+        booster=fitted.xgboost.booster,
+        logistic=fitted.logistic,
+        baselines=fitted.baselines,
     )
+    for name, content in files.items():
+        with storage.atomic_writer(storage.join(tmp, name)) as handle:
+            handle.write(content)
     storage.write_text_atomic(
         storage.join(tmp, "metrics.json"), json.dumps(metrics, indent=2) + "\n"
     )
+    test, yt = fitted.test, fitted.y_test
     predictions = pd.DataFrame(
         {
             "sample_id": test.index,
             "split": test["split"].to_numpy(),
             "ancestry": test["ancestry"].to_numpy(),
             "label": yt,
-            **{f"p_{name}": p for name, p in probabilities.items()},
+            "probability": fitted.probabilities[fitted.chosen],
+            **{f"p_{name}": p for name, p in fitted.probabilities.items()},
         }
     )
     if oracle is not None:
-        predictions["genetic_value"] = oracle.to_numpy()
-    predictions.to_csv(storage.join(tmp, "test_predictions.tsv"), sep="\t", index=False)
-    importance.to_csv(storage.join(tmp, "feature_importance.tsv"), sep="\t", index=False)
-    _report(config.trait, metrics, yt, scores, importance, storage.join(tmp, "report.html"))
+        predictions["genetic_value"] = oracle.reindex(test.index).to_numpy()
+    storage.write_table(
+        storage.join(tmp, "test_predictions.tsv"), predictions, sep="\t", index=False
+    )
+    storage.write_table(
+        storage.join(tmp, "feature_importance.tsv"), fitted.importance, sep="\t", index=False
+    )
+    write_report(
+        config.trait, metrics, yt, fitted.scores, fitted.importance,
+        storage.join(tmp, "report.html"),
+    )  # fmt: skip
     outputs = {
         "model": "model.json",
+        "logistic_model": "logistic_model.json",
         "metrics": "metrics.json",
         "report": "report.html",
         "test_predictions": "test_predictions.tsv",
@@ -404,11 +670,7 @@ def _fit_and_evaluate(
     return metrics, outputs
 
 
-def _ci_text(metric: dict[str, float]) -> str:
-    return f"{metric['estimate']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
-
-
-def _report(
+def write_report(
     trait: str,
     metrics: dict[str, Any],
     y: np.ndarray,
@@ -416,6 +678,8 @@ def _report(
     importance: pd.DataFrame,
     path: str,
 ) -> None:
+    """``report.html``: the tables of :func:`gwas_prs.reports.model.summary_html` and the
+    ROC, precision–recall, calibration and importance figures."""
     from gwas_prs.methods.model import evaluation as ev
     from gwas_prs.reports.gwas import save_html
     from gwas_prs.reports.model import (
@@ -423,40 +687,14 @@ def _report(
         importance_figure,
         pr_figure,
         roc_figure,
+        summary_html,
     )
 
-    rows = []
     all_models = {
         **metrics["models"],
         **({"oracle": metrics["oracle"]} if metrics["oracle"] else {}),
     }
-    for m in all_models.values():
-        cal = m.get("calibration")
-        rows.append(
-            f"<tr><td>{m['label']}</td><td>{_ci_text(m['roc_auc'])}</td><td>{_ci_text(m['pr_auc'])}</td>"
-            + (
-                f"<td>{cal['brier']:.3f}</td><td>{cal['intercept']:.2f}</td><td>{cal['slope']:.2f}</td>"
-                if cal
-                else "<td></td><td></td><td></td>"
-            )
-            + "</tr>"
-        )
-    delta = metrics["incremental"]["covariates_pcs_prs_vs_covariates_pcs"]["delta_roc_auc"]
-    skipped = "".join(
-        f"<li>{group}: not evaluated ({why})</li>"
-        for group, why in metrics["ancestry_groups_skipped"].items()
-    )
-    html = (
-        f"<p>Test set: {metrics['n']['test']} samples, {metrics['cases']['test']} cases "
-        f"(never used for fitting or tuning). 95% CIs from {metrics['bootstrap']['valid']} "
-        "bootstrap resamples.</p><table border='1' cellpadding='4'><tr><th>model</th>"
-        "<th>ROC-AUC [95% CI]</th><th>PR-AUC [95% CI]</th><th>Brier</th>"
-        "<th>calibration intercept</th><th>calibration slope</th></tr>"
-        + "".join(rows)
-        + f"</table><p>Incremental value of the PRS (ΔROC-AUC, paired bootstrap): {_ci_text(delta)}</p>"
-        + (f"<ul>{skipped}</ul>" if skipped else "")
-    )
-    labels = {name: MODEL_LABELS[name] for name in scores}
+    labels = {name: all_models[name]["label"] for name in scores}
     roc = {
         f"{labels[n]} ({all_models[n]['roc_auc']['estimate']:.3f})": ev.roc_points(y, s)
         for n, s in scores.items()
@@ -465,11 +703,11 @@ def _report(
         f"{labels[n]} ({all_models[n]['pr_auc']['estimate']:.3f})": ev.pr_points(y, s)
         for n, s in scores.items()
     }
-    bins = {labels[n]: pd.DataFrame(m["calibration"]["bins"]) for n, m in metrics["models"].items()}
+    bins = {m["label"]: pd.DataFrame(m["calibration"]["bins"]) for m in metrics["models"].values()}
     figures = [
         roc_figure(roc, f"{trait}: ROC curves (test)"),
         pr_figure(pr, float(np.mean(y)), f"{trait}: precision–recall curves (test)"),
         calibration_figure(bins, f"{trait}: calibration (test, deciles of predicted risk)"),
         importance_figure(importance, f"{trait}: XGBoost feature importance (gain)"),
     ]
-    save_html(figures, path, f"{trait} risk model", html)
+    save_html(figures, path, f"{trait} risk model", summary_html(metrics))

@@ -26,7 +26,8 @@ ROLES = ("discovery", "train", "validation", "test")
 
 @dataclass(frozen=True)
 class SplitFractions:
-    """Fractions of labelled samples per role (they must sum to 1)."""
+    """Fractions of labelled samples per role (they must sum to 1; ``discovery`` may be
+    0: every sample a target, as with external summary statistics)."""
 
     discovery: float = 0.5
     train: float = 0.2
@@ -35,8 +36,10 @@ class SplitFractions:
 
     def validate(self) -> None:
         values = (self.discovery, self.train, self.validation, self.test)
-        if any(v <= 0 for v in values) or abs(sum(values) - 1.0) > 1e-9:
-            raise InputError(f"split fractions {values} must be positive and sum to 1")
+        if self.discovery < 0 or any(v <= 0 for v in values[1:]) or abs(sum(values) - 1.0) > 1e-9:
+            raise InputError(
+                f"split fractions {values} must be positive (discovery may be 0) and sum to 1"
+            )
 
 
 def assign_splits(

@@ -1,15 +1,23 @@
 """The model folder ``RUN/gold/models/TRAIT/``: what ``train`` saves so ``predict`` can score new people.
 
-Files (all plain text/JSON except the XGBoost model):
+Files (all plain text/JSON; none is a pickle):
 
 ``model.json``
-    The XGBoost booster (native JSON format), cut at its best iteration.
+    The XGBoost booster (native JSON format), refitted on ``train + validation``
+    with the number of trees early stopping chose.
+``logistic_model.json``
+    The penalised logistic regression (``format``: :data:`LOGISTIC_FORMAT`,
+    ``model``: coefficients, intercept, ``C`` and the standardisation
+    ``mean``/``sd`` of every input, :class:`gwas_prs.methods.model.training.LogisticBaseline`).
 ``feature_schema.json``
     The model's inputs in order (``model_features``), every feature's role
     (``prs``/``pc``/``covariate``), the PRS standardisation (``mean``/``sd`` of
-    the raw score on ``train``), the ``logit_offset`` of the imbalance
-    correction, the threshold the prs stage chose (``best_threshold``), the
-    reference genome, the ancestry settings; see :func:`gwas_prs.stages.train.run_train`.
+    the raw score on ``train``), the ``logit_offset`` of XGBoost's imbalance
+    correction, ``chosen_model`` (``xgboost`` or ``penalised_logistic``: what
+    :meth:`ModelBundle.predict_probability` uses; absent in folders written before
+    the choice existed, which means ``xgboost``), the threshold the prs stage
+    chose (``best_threshold``), the reference genome, the ancestry settings; see
+    :func:`gwas_prs.stages.train.run_train`.
 ``baselines.json``
     The logistic baselines as numbers (:class:`gwas_prs.methods.model.training.LogisticBaseline`).
 ``prs_weights.tsv``
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +50,7 @@ import pandas as pd
 from gwas_prs.core import storage
 from gwas_prs.core.errors import InputError
 from gwas_prs.engine.table_io import variant_frame_to_table, variant_table_to_frame
-from gwas_prs.methods.model.training import LogisticBaseline
+from gwas_prs.methods.model.training import CANDIDATES, LogisticBaseline, xgb_probability
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +63,10 @@ MODEL_FILES = {
     "prs_distribution": "prs_distribution.tsv",
 }
 ANCESTRY_REFERENCE = "ancestry_reference.tsv"
+#: The penalised logistic model (required when it is the chosen model).
+LOGISTIC_MODEL = "logistic_model.json"
 SCHEMA_FORMAT = "gwas-prs model feature schema"
+LOGISTIC_FORMAT = "gwas-prs logistic model"
 #: The forest of :func:`gwas_prs.methods.ancestry.structure.assign_ancestry`.
 FOREST_TREES = 200
 
@@ -62,22 +74,40 @@ FOREST_TREES = 200
 # --- what train exports (Hail) -------------------------------------------------
 
 
-def prs_weights_frame(prs_folder: str, thresholds: list[float]) -> pd.DataFrame:
+#: The weights of the LD-based methods in a prs folder (one ``weight_<method>`` column each).
+LD_METHOD_WEIGHTS = "weights_ld_methods.tsv"
+
+
+def prs_weights_frame(
+    prs_folder: str, thresholds: list[float], methods: Sequence[str] = ()
+) -> pd.DataFrame:
     """The prs stage's weights as ``chromosome``, ``position``, ``ref``, ``alt``,
     ``effect_is_alt``, ``weight_<t>`` (from ``weights_by_threshold.tsv``, or
-    ``harmonised_weights.tsv`` when the prs stage scored a ``--weights`` file)."""
+    ``harmonised_weights.tsv`` when the prs stage scored a ``--weights`` file), and
+    ``weight_<method>`` of the LD-based ``methods`` (``weights_ld_methods.tsv``;
+    0 where a variant is not in one of the two)."""
     by_threshold = storage.join(prs_folder, "weights_by_threshold.tsv")
+    keys = ["chromosome", "position", "ref", "alt"]
     if storage.exists(by_threshold):
-        table = pd.read_csv(by_threshold, sep="\t", dtype={"chromosome": str})
-        out = table[["chromosome", "position", "ref", "alt"]].copy()
-        out["effect_is_alt"] = True
+        table = storage.read_table(by_threshold, sep="\t", dtype={"chromosome": str})
+        out = table[keys].copy()
         for t in thresholds:
             out[f"weight_{t:g}"] = table[f"weight_{t:g}"].astype(float)
+        if methods:
+            ld = storage.read_table(
+                storage.join(prs_folder, LD_METHOD_WEIGHTS), sep="\t", dtype={"chromosome": str}
+            )
+            wanted = [f"weight_{m}" for m in methods]
+            out = out.merge(ld[[*keys, *wanted]], on=keys, how="outer", sort=False)
+            out[[c for c in out.columns if c.startswith("weight_")]] = out[
+                [c for c in out.columns if c.startswith("weight_")]
+            ].fillna(0.0)
+        out.insert(4, "effect_is_alt", True)
         return out
     harmonised = storage.join(prs_folder, "harmonised_weights.tsv")
     if not storage.exists(harmonised):
         raise InputError(f"{prs_folder}: no weights_by_threshold.tsv or harmonised_weights.tsv")
-    table = pd.read_csv(harmonised, sep="\t", dtype={"contig": str})
+    table = storage.read_table(harmonised, sep="\t", dtype={"contig": str})
     out = pd.DataFrame(
         {
             "chromosome": table["contig"],
@@ -159,8 +189,12 @@ def ancestry_reference(silver_ancestry: str) -> tuple[pd.DataFrame, dict[str, An
     model = json.loads(storage.read_text(model_file))
     if "n_pcs" not in model:
         return None
-    scores = pd.read_csv(storage.join(silver_ancestry, "scores.tsv"), sep="\t", dtype={"s": str})
-    labels = pd.read_csv(assignments, sep="\t", dtype={"s": str, "label": str}).set_index("s")
+    scores = storage.read_table(
+        storage.join(silver_ancestry, "scores.tsv"), sep="\t", dtype={"s": str}
+    )
+    labels = storage.read_table(assignments, sep="\t", dtype={"s": str, "label": str}).set_index(
+        "s"
+    )
     frame = scores.set_index("s").iloc[:, : int(model["n_pcs"])]
     frame["label"] = labels["label"].reindex(frame.index)
     frame = frame[frame["label"].notna()]
@@ -198,6 +232,33 @@ def assign_groups(
     )
 
 
+# --- what train saves -------------------------------------------------------------
+
+
+def model_files(
+    *,
+    schema: dict[str, Any],
+    booster: Any,
+    logistic: LogisticBaseline,
+    baselines: list[LogisticBaseline],
+) -> dict[str, bytes]:
+    """The bytes of ``model.json``, ``logistic_model.json``, ``baselines.json`` and
+    ``feature_schema.json`` by file name (the train stage writes them; ``schema``
+    must name the ``chosen_model``)."""
+    if schema.get("chosen_model") not in CANDIDATES:
+        raise ValueError(f"feature schema: chosen_model must be one of {', '.join(CANDIDATES)}")
+
+    def text(value: Any) -> bytes:
+        return (json.dumps(value, indent=2) + "\n").encode("utf-8")
+
+    return {
+        MODEL_FILES["model"]: bytes(booster.save_raw("json")),
+        LOGISTIC_MODEL: text({"format": LOGISTIC_FORMAT, "model": logistic.to_dict()}),
+        MODEL_FILES["baselines"]: text({"models": [b.to_dict() for b in baselines]}),
+        MODEL_FILES["feature_schema"]: text(schema),
+    }
+
+
 # --- what predict loads ------------------------------------------------------------
 
 
@@ -213,16 +274,49 @@ class ModelBundle:
     pca_loadings: pd.DataFrame
     prs_distribution: np.ndarray
     ancestry_reference: pd.DataFrame | None
+    logistic: LogisticBaseline | None = None
 
     @property
     def features(self) -> list[str]:
         return list(self.schema["model_features"])
 
     @property
+    def chosen(self) -> str:
+        """The model ``predict`` reports as ``probability`` (``xgboost`` or ``penalised_logistic``)."""
+        return str(self.schema.get("chosen_model", "xgboost"))
+
+    @property
     def covariates(self) -> list[str]:
-        """Covariates any of the models needs (the XGBoost model or a baseline)."""
-        needed = set(self.features) | {f for b in self.baselines for f in b.features}
+        """Covariates any of the models needs (XGBoost, the penalised logistic or a baseline)."""
+        logistic = self.logistic.features if self.logistic is not None else []
+        needed = (
+            set(self.features) | set(logistic) | {f for b in self.baselines for f in b.features}
+        )
         return [c for c in self.schema["covariates"] if c in needed]
+
+    def predict_probability(self, features: pd.DataFrame) -> np.ndarray:
+        """P(case) of the chosen model for the rows of ``features`` (columns named as in
+        the feature table: standardised ``prs_*``, ``PC1`` …, covariates; NaN allowed
+        in covariates)."""
+        return self.model_probabilities(features)[self.chosen]
+
+    def model_probabilities(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
+        """P(case) of every saved model: ``xgboost``, ``penalised_logistic`` (when saved)
+        and each baseline by name."""
+        out = {
+            "xgboost": xgb_probability(self.booster, features, float(self.schema["logit_offset"]))
+        }
+        if self.logistic is not None:
+            out["penalised_logistic"] = self.logistic.probability(features)
+        for baseline in self.baselines:
+            out[baseline.name] = baseline.probability(features)
+        return out
+
+
+def storage_bytes(path: str) -> bytes:
+    """The bytes of a local or remote (``gs://``) file."""
+    with storage.open_binary(path, "rb") as handle:
+        return bytes(handle.read())
 
 
 def load_model_bundle(folder: str) -> ModelBundle:
@@ -256,7 +350,8 @@ def load_model_bundle(folder: str) -> ModelBundle:
         raise InputError(f"{paths['feature_schema']}: not a gwas-prs feature schema")
     booster = xgb.Booster()
     try:
-        booster.load_model(paths["model"])
+        # from bytes: XGBoost reads local files only, the folder may be on gs://
+        booster.load_model(bytearray(storage_bytes(paths["model"])))
     except xgb.core.XGBoostError as exc:
         first = str(exc).strip().splitlines()[0]
         raise InputError(f"{paths['model']}: not an XGBoost model ({first})") from exc
@@ -269,27 +364,31 @@ def load_model_bundle(folder: str) -> ModelBundle:
         )
     roles = {c["name"]: c["role"] for c in schema["columns"]}
     baselines = [LogisticBaseline.from_dict(b) for b in baselines_raw["models"]]
-    for name in features + [f for b in baselines for f in b.features]:
+    logistic = _load_logistic(folder, schema)
+    extra = logistic.features if logistic is not None else []
+    for name in features + extra + [f for b in baselines for f in b.features]:
         if name not in roles:
             raise InputError(
                 f"{paths['feature_schema']}: feature schema mismatch — '{name}' has no column entry; "
                 "re-run 'gwas-prs train'"
             )
-    weights = pd.read_csv(paths["prs_weights"], sep="\t", dtype={"chromosome": str})
+    weights = storage.read_table(paths["prs_weights"], sep="\t", dtype={"chromosome": str})
     for name, role in roles.items():
         if role == "prs" and f"weight_{name.removeprefix('prs_')}" not in weights.columns:
             raise InputError(
                 f"{paths['prs_weights']}: no weight_{name.removeprefix('prs_')} column for feature "
                 f"{name}; re-run 'gwas-prs train'"
             )
-    loadings = pd.read_csv(paths["pca_loadings"], sep="\t", dtype={"contig": str})
+    loadings = storage.read_table(paths["pca_loadings"], sep="\t", dtype={"contig": str})
     n_pcs = sum(1 for r in roles.values() if r == "pc")
     if sum(c.startswith("loading_") for c in loadings.columns) < n_pcs:
         raise InputError(f"{paths['pca_loadings']}: fewer loadings than the model's {n_pcs} PCs")
-    distribution = pd.read_csv(paths["prs_distribution"], sep="\t")["prs"].to_numpy(dtype=float)
+    distribution = storage.read_table(paths["prs_distribution"], sep="\t")["prs"].to_numpy(
+        dtype=float
+    )
     reference_path = storage.join(folder, ANCESTRY_REFERENCE)
     reference = (
-        pd.read_csv(reference_path, sep="\t", dtype={"label": str})
+        storage.read_table(reference_path, sep="\t", dtype={"label": str})
         if storage.exists(reference_path)
         else None
     )
@@ -302,4 +401,36 @@ def load_model_bundle(folder: str) -> ModelBundle:
         pca_loadings=loadings,
         prs_distribution=np.sort(distribution),
         ancestry_reference=reference,
+        logistic=logistic,
     )
+
+
+def _load_logistic(folder: str, schema: dict[str, Any]) -> LogisticBaseline | None:
+    """``logistic_model.json`` (None when absent and not the chosen model)."""
+    path = storage.join(folder, LOGISTIC_MODEL)
+    chosen = schema.get("chosen_model", "xgboost")
+    if chosen not in CANDIDATES:
+        raise InputError(
+            f"{storage.join(folder, MODEL_FILES['feature_schema'])}: chosen_model '{chosen}' "
+            f"is none of {', '.join(CANDIDATES)}; re-run 'gwas-prs train'"
+        )
+    if not storage.exists(path):
+        if chosen == "penalised_logistic":
+            raise InputError(
+                f"{folder}: not a complete model folder (missing {LOGISTIC_MODEL}, the chosen "
+                "model); re-run 'gwas-prs train' or copy the whole folder"
+            )
+        return None
+    try:
+        raw = json.loads(storage.read_text(path))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: damaged JSON file ({exc}); re-run 'gwas-prs train'") from exc
+    if not isinstance(raw, dict) or raw.get("format") != LOGISTIC_FORMAT:
+        raise InputError(f"{path}: not a gwas-prs logistic model")
+    model = LogisticBaseline.from_dict(raw["model"])
+    if model.features != list(schema.get("model_features", [])):
+        raise InputError(
+            f"{path}: feature schema mismatch — the logistic model uses "
+            f"{', '.join(model.features) or 'no features'}; re-run 'gwas-prs train'"
+        )
+    return model

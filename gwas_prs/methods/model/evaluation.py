@@ -119,6 +119,15 @@ def paired_difference(
     return {"estimate": metric(y, a) - metric(y, b), "ci_low": low, "ci_high": high}
 
 
+def paired_difference_se(
+    metric: Metric, y: np.ndarray, a: np.ndarray, b: np.ndarray, idx: np.ndarray
+) -> float:
+    """Bootstrap standard error (SD over the resamples ``idx``, ddof 1) of ``metric(a) − metric(b)``."""
+    boot = np.array([metric(y[i], a[i]) - metric(y[i], b[i]) for i in idx])
+    boot = boot[np.isfinite(boot)]
+    return float(np.std(boot, ddof=1)) if len(boot) > 1 else float("nan")
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
     return np.log(p / (1 - p))

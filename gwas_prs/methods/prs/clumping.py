@@ -16,11 +16,15 @@ block-sparse BlockMatrix products); the numpy engine's twin runs the banded prod
 on the silver .bed (:mod:`gwas_prs.methods.prs.prs_local`,
 :mod:`gwas_prs.methods.ld_local`). Only pairs with ``r² >= r2`` leave, as an edge list whose size grows with
 variants × window, never variants². The greedy pass over that edge list is
-linear in variants + edges (:func:`greedy_clump`).
+linear in variants + edges (:func:`greedy_clump`). Windows never cross contigs, so
+the Hail engine computes and clumps one contig at a time (its rows read by interval):
+the driver holds the candidates' positions and p-values and one contig's edges (as
+numpy arrays, read from a TSV in C), never every edge of the genome at once.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +34,7 @@ import numpy.typing as npt
 
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.stage_options import PRS
+from gwas_prs.engine.table_io import table_to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -265,10 +270,9 @@ def ld_edges(mt: Any, params: ClumpParameters, block_size: int | None = None) ->
         r2=haplotype_r2_expr(hl.array([t00, t01, t02, t10, t11, t12, t20, t21, t22]))
     )
     pairs = pairs.filter(pairs.r2 >= params.r2)
-    found = pairs.aggregate(hl.agg.collect(hl.struct(i=pairs.i, j=pairs.j)), _localize=True)
-    i = np.fromiter((p.i for p in found), dtype=np.int64, count=len(found))
-    j = np.fromiter((p.j for p in found), dtype=np.int64, count=len(found))
-    return i, j
+    # through a TSV read by pandas in C (numpy arrays, not one Python object per edge)
+    found = table_to_frame(pairs, {"i": pairs.i, "j": pairs.j})
+    return found["i"].to_numpy(dtype=np.int64), found["j"].to_numpy(dtype=np.int64)
 
 
 @dataclass
@@ -311,27 +315,58 @@ def clump_candidates(
     mt = mt.filter_rows(hl.is_defined(mt._clump_p) & (mt._clump_p <= max(params.p1, params.p2)))
     mt = mt.select_rows("_clump_p", *[f"_clump_v{k}" for k in range(len(values))])
     mt = mt.select_cols().select_entries("GT")
-    extra: dict[str, npt.NDArray[np.float64]] = {}
-    mt = mt.add_row_index("_clump_idx")
-    rows = mt.rows().collect()
-    n = len(rows)
+    rows = mt.rows()  # the candidates in genome order, as numpy arrays (not Python rows)
+    frame = table_to_frame(
+        rows,
+        {
+            "_contig": rows.locus.contig,
+            "_position": rows.locus.position,
+            "_ref": rows.alleles[0],
+            "_alt": rows.alleles[1],
+            "_p": rows._clump_p,
+            **{f"_v{k}": rows[f"_clump_v{k}"] for k in range(len(values))},
+        },
+    )
+    n = len(frame)
     logger.info("clumping %d candidate variants (r2 >= %s, %s kb)", n, params.r2, params.kb)
-    p_values = np.array([r._clump_p for r in rows], dtype=np.float64)
-    for k, name in enumerate(values):
-        extra[name] = np.array(
-            [np.nan if r[f"_clump_v{k}"] is None else r[f"_clump_v{k}"] for r in rows],
-            dtype=np.float64,
-        )
-    contigs = np.array([r.locus.contig for r in rows], dtype=object)
-    positions = np.array([r.locus.position for r in rows], dtype=np.int64)
-    ref = [r.alleles[0] for r in rows]
-    alt = [r.alleles[1] for r in rows]
-    if n == 0:
-        edges_i = edges_j = np.zeros(0, dtype=np.int64)
-    else:
-        edges_i, edges_j = ld_edges(mt, params)
-    result = greedy_clump(p_values, edges_i, edges_j, params)
+    p_values = frame["_p"].to_numpy(dtype=np.float64)
+    extra = {name: frame[f"_v{k}"].to_numpy(dtype=np.float64) for k, name in enumerate(values)}
+    contigs = frame["_contig"].to_numpy(dtype=object)
+    positions = frame["_position"].to_numpy(dtype=np.int64)
+    ref = [str(x) for x in frame["_ref"]]
+    alt = [str(x) for x in frame["_alt"]]
+    result = _clump_per_contig(mt, contigs, p_values, params)
     return ClumpedCandidates(contigs, positions, ref, alt, p_values, extra, result)
+
+
+def _clump_per_contig(
+    mt: Any, contigs: npt.NDArray[Any], p_values: npt.NDArray[np.float64], params: ClumpParameters
+) -> ClumpResult:
+    """:func:`greedy_clump` of the candidates (rows of ``mt``, genome order), one
+    contig at a time: LD windows never cross contigs, so this gives the clumps of the
+    whole genome while the driver holds one contig's LD edges at a time."""
+    import hail as hl
+
+    n = len(p_values)
+    is_index = np.zeros(n, dtype=bool)
+    clump = np.full(n, -1, dtype=np.int64)
+    genome = mt.locus.dtype.reference_genome
+    changes = [0, *(k for k in range(1, n) if contigs[k] != contigs[k - 1]), n] if n else []
+    for lo, hi in itertools.pairwise(changes):
+        contig = str(contigs[lo])
+        if len(changes) > 2:  # rows of this contig only (read by interval, not filtered)
+            whole = hl.locus_interval(
+                contig, 1, genome.lengths[contig], includes_end=True, reference_genome=genome
+            )
+            rows = hl.filter_intervals(mt, [whole])
+        else:
+            rows = mt
+        edges_i, edges_j = ld_edges(rows, params)
+        logger.info("%s: %d candidates, %d LD edges", contig, hi - lo, len(edges_i))
+        part = greedy_clump(p_values[lo:hi], edges_i, edges_j, params)
+        is_index[lo:hi] = part.is_index
+        clump[lo:hi] = np.where(part.clump >= 0, part.clump + lo, -1)
+    return ClumpResult(is_index=is_index, clump=clump)
 
 
 def clump_frame(
