@@ -166,6 +166,26 @@ def test_predict_reproduces_the_test_set_predictions(demo_run: tuple[Path, str])
     assert np.abs(predicted["prs"] - raw).max() < 1e-9
     assert predicted["prs_percentile"].between(0, 100).all()
     assert (predicted["ancestry"] == train["ancestry"]).mean() >= 0.9
+    # pgsc_calc's ancestry normalisation: predict applies the models the prs stage fitted
+    # (on train) to the projected PCs, and reproduces the prs stage's values
+    adjusted = pd.read_csv(
+        run / "gold" / "prs" / "disease" / "scores_ancestry_adjusted.tsv", sep="\t"
+    ).set_index("sample_id")
+    z_columns = [c for c in adjusted.columns if c.endswith(("_Z_norm1", "_Z_norm2"))]
+    assert len(z_columns) >= 8  # C+T and the four LD-based methods, two each
+    # tolerance: the projected PCs equal the PCA's to 1e-9; the models are linear in them
+    assert (
+        np.abs(predicted[z_columns] - adjusted.loc[predicted.index, z_columns]).max().max() < 1e-6
+    )
+    same_group = predicted["ancestry"] == train["ancestry"]
+    pct = [c for c in adjusted.columns if c.endswith("_percentile_MostSimilarPop")]
+    assert (
+        pct
+        and np.abs(predicted.loc[same_group, pct] - adjusted.loc[predicted.index[same_group], pct])
+        .max()
+        .max()
+        < 1e-9
+    )
 
 
 def test_predict_refuses_incomplete_or_inconsistent_model_folders(

@@ -305,6 +305,33 @@ def _variant_table(frame: pd.DataFrame, path: str, n_values: int) -> hl.Table:
     return ht.drop("contig", "position", "ref", "alt", *[f"v{k}" for k in range(n_values)])
 
 
+def _ancestry_adjusted(
+    bundle: ModelBundle, raw: pd.DataFrame, pcs: pd.DataFrame, ancestry: pd.Series
+) -> pd.DataFrame:
+    """pgsc_calc's ancestry normalisation of the new samples' scores, with the models the
+    prs stage fitted on the training samples (``<score>_Z_norm1``, ``<score>_Z_norm2``),
+    and the percentile and Z among the training samples of the new sample's assigned
+    ancestry group (``<score>_percentile_MostSimilarPop``, ``<score>_Z_MostSimilarPop``)."""
+    from gwas_prs.methods.prs.ancestry_adjust import (
+        AncestryAdjustment,
+        adjust_scores,
+        reference_percentiles,
+    )
+
+    adjustment = AncestryAdjustment.from_dict(bundle.adjustment or {})
+    names = [n for n in adjustment.score_names if n in raw.columns]
+    aligned_pcs = pcs.reset_index(drop=True).set_axis(raw.index)
+    adjusted = adjust_scores(adjustment, raw[names], aligned_pcs)
+    reference = bundle.adjustment_reference
+    if reference is not None and not (ancestry == "NA").all():
+        ref = reference.set_index("sample_id")
+        groups = pd.Series(ancestry.to_numpy(), index=raw.index).astype(str)
+        adjusted = adjusted.join(
+            reference_percentiles(ref[names], ref["group"], raw[names], groups)
+        )
+    return adjusted
+
+
 def _predictions(
     bundle: ModelBundle, raw: pd.DataFrame, pcs: pd.DataFrame, covariates: pd.DataFrame | None
 ) -> pd.DataFrame:
@@ -345,6 +372,8 @@ def _predictions(
         out["ancestry_probability"] = groups["ancestry_probability"].to_numpy()
     else:
         out["ancestry"] = "NA"
+    if bundle.adjustment is not None:
+        out = out.join(_ancestry_adjusted(bundle, raw, pcs, out["ancestry"]).reset_index(drop=True))
     for k in range(n_pcs):
         out[f"PC{k + 1}"] = pcs[f"PC{k + 1}"].to_numpy()
     return out

@@ -228,6 +228,8 @@ def _export_prediction_inputs(
     run: RunFolder, trait: str, table: FeatureTable, best_column: str, tmp: str
 ) -> None:
     from gwas_prs.methods.model.artifacts import (
+        ADJUSTMENT_REFERENCE,
+        ANCESTRY_ADJUSTMENT,
         ANCESTRY_REFERENCE,
         add_effect_frequencies,
         ancestry_reference,
@@ -263,6 +265,15 @@ def _export_prediction_inputs(
         storage.write_table(
             storage.join(tmp, ANCESTRY_REFERENCE), reference[0], sep="\t", index=False
         )
+    adjustment = storage.join(run.prs_dir(trait), ANCESTRY_ADJUSTMENT)
+    if storage.exists(adjustment):  # the prs stage's; predict applies it to new samples
+        storage.copy_file(adjustment, storage.join(tmp, ANCESTRY_ADJUSTMENT))
+        fitted = json.loads(storage.read_text(adjustment))
+        columns = [s["score"] for s in fitted.get("scores", []) if s.get("score") in scores.columns]
+        frame = scores.loc[train, columns].copy()
+        frame.insert(0, "group", table.frame.loc[train, "ancestry"].astype(str).to_numpy())
+        frame.insert(0, "sample_id", frame.index.astype(str))
+        storage.write_table(storage.join(tmp, ADJUSTMENT_REFERENCE), frame, sep="\t", index=False)
 
 
 def _oracle(run: RunFolder, trait: str, samples: pd.Index) -> pd.Series | None:

@@ -63,6 +63,10 @@ MODEL_FILES = {
     "prs_distribution": "prs_distribution.tsv",
 }
 ANCESTRY_REFERENCE = "ancestry_reference.tsv"
+#: The prs stage's ancestry normalisation (pgsc_calc's Z_norm1/Z_norm2), copied by train.
+ANCESTRY_ADJUSTMENT = "ancestry_adjustment.json"
+#: The training samples' raw scores and ancestry groups: percentiles within a group.
+ADJUSTMENT_REFERENCE = "ancestry_adjustment_reference.tsv"
 #: The penalised logistic model (required when it is the chosen model).
 LOGISTIC_MODEL = "logistic_model.json"
 SCHEMA_FORMAT = "gwas-prs model feature schema"
@@ -275,6 +279,10 @@ class ModelBundle:
     prs_distribution: np.ndarray
     ancestry_reference: pd.DataFrame | None
     logistic: LogisticBaseline | None = None
+    #: ``AncestryAdjustment.to_dict()`` of the prs stage's ancestry normalisation, if any
+    adjustment: dict[str, Any] | None = None
+    #: ``sample_id``, ``group`` and the raw scores of the training samples
+    adjustment_reference: pd.DataFrame | None = None
 
     @property
     def features(self) -> list[str]:
@@ -392,6 +400,16 @@ def load_model_bundle(folder: str) -> ModelBundle:
         if storage.exists(reference_path)
         else None
     )
+    adjustment = None
+    adjustment_reference = None
+    if storage.exists(storage.join(folder, ANCESTRY_ADJUSTMENT)):
+        adjustment = json.loads(storage.read_text(storage.join(folder, ANCESTRY_ADJUSTMENT)))
+        if storage.exists(storage.join(folder, ADJUSTMENT_REFERENCE)):
+            adjustment_reference = storage.read_table(
+                storage.join(folder, ADJUSTMENT_REFERENCE),
+                sep="\t",
+                dtype={"sample_id": str, "group": str},
+            )
     return ModelBundle(
         folder=folder,
         schema=schema,
@@ -402,6 +420,8 @@ def load_model_bundle(folder: str) -> ModelBundle:
         prs_distribution=np.sort(distribution),
         ancestry_reference=reference,
         logistic=logistic,
+        adjustment=adjustment,
+        adjustment_reference=adjustment_reference,
     )
 
 
