@@ -356,3 +356,28 @@ def test_scaled_back_betas_predict_better_than_marginal(cohort: dict[str, F64]) 
     scores = [r(betas[:, k], validation) if usable[k] else -1.0 for k in range(len(grid))]
     best = int(np.argmax(scores))
     assert r(betas[:, best], held_out) > r(beta, held_out)
+
+
+def test_ld_memory_check_stops_before_a_matrix_that_cannot_fit() -> None:
+    """The entry count from positions alone equals the built matrix's, and a window whose
+    LD would not fit in half the memory stops in one line with a window that does."""
+    from gwas_prs.core.errors import InputError
+    from gwas_prs.methods.prs.ld_methods import (
+        BYTES_PER_LD_ENTRY,
+        check_ld_memory,
+        ld_entries,
+    )
+
+    rng = np.random.default_rng(5)
+    positions = np.sort(rng.choice(2_000_000, size=300, replace=False))
+    dosages = rng.binomial(2, 0.3, size=(50, 300)).astype(float)
+    corr = windowed_correlation(dosages, positions, window_kb=100)
+    contigs = np.array(["1"] * 300, dtype=object)
+    assert ld_entries(contigs, positions, 100) == corr.nnz  # exact: the same windows
+    two = np.array(["1"] * 150 + ["2"] * 150, dtype=object)
+    assert ld_entries(two, positions, 1e6) == 2 * 150 * 150  # never across contigs
+    check_ld_memory(corr.nnz, 100, 4 * corr.nnz * BYTES_PER_LD_ENTRY)  # fits: silent
+    with pytest.raises(InputError) as info:
+        check_ld_memory(corr.nnz, 100, corr.nnz * BYTES_PER_LD_ENTRY)
+    message = str(info.value)
+    assert "\n" not in message and "--ld-window-kb 50," in message and "--methods ct" in message

@@ -47,7 +47,12 @@ from gwas_prs.core.run_folder import (
     stage_run,
 )
 from gwas_prs.core.stage_options import PRS
-from gwas_prs.engine.hail_context import HailConfig, start_hail, use_local_cores
+from gwas_prs.engine.hail_context import (
+    HailConfig,
+    start_hail,
+    total_memory_bytes,
+    use_local_cores,
+)
 from gwas_prs.engine.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.engine.switch import current_engine, numpy_engine, stage_runner
 from gwas_prs.engine.table_io import frame_to_table, variant_frame_to_table
@@ -66,7 +71,14 @@ from gwas_prs.formats.silver_bed import (
     write_silver_bed,
 )
 from gwas_prs.methods.prs.clumping import ClumpParameters, candidates_frame, clump_frame
-from gwas_prs.methods.prs.ld_methods import LD_METHODS, METHODS, LdMethodFit, LdMethodSettings
+from gwas_prs.methods.prs.ld_methods import (
+    LD_METHODS,
+    METHODS,
+    LdMethodFit,
+    LdMethodSettings,
+    check_ld_memory,
+    ld_entries,
+)
 from gwas_prs.methods.prs.prs_local import (
     bed_clump_candidates,
     bed_polygenic_scores,
@@ -316,6 +328,16 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
     if silver_bed is None and external is None and numpy_engine() and not run.is_remote():
         # the numpy engine on a run whose qc kept no .bed (qc ran on the Hail engine)
         exported, silver_bed = _export_silver_bed(run, hail)
+    if silver_bed is not None and config.ld_methods:  # before any work: does the LD fit?
+        check_ld_memory(
+            ld_entries(
+                silver_bed.variants["chromosome"],
+                silver_bed.variants["position"],
+                config.ld_window_kb,
+            ),
+            config.ld_window_kb,
+            total_memory_bytes(),
+        )
     base = None
     if base_sumstats is not None:
         harmonised = None
@@ -650,6 +672,11 @@ def _scores_with_hail(
             genome_build = str(mt.locus.dtype.reference_genome.name)
             harmonised = _ld_inputs(run, config, base, order, genome_build)
             variants = ld_variant_frame(harmonised, order)
+            check_ld_memory(
+                ld_entries(variants["chromosome"], variants["position"], config.ld_window_kb),
+                config.ld_window_kb,
+                total_memory_bytes(),
+            )
             ld_role = "discovery" if base is None else "train"
             frame, fit, weights, names, ld_timings = hail_ld_method_scores(
                 mt, variants, ld_role, config.ld_methods, config.ld_settings

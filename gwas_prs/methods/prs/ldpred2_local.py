@@ -58,7 +58,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
-from scipy.sparse.linalg import spsolve
+from scipy.sparse.linalg import cg, minres
 
 from gwas_prs.engine.local_threads import map_blocks
 from gwas_prs.methods.prs import ldpred2_numba_fns as fns
@@ -207,7 +207,8 @@ def ldpred2_inf(
     ``snp_ldpred2_inf``).
 
     Every variant is causal with scaled effect ``N(0, h2/M)``; the posterior mean
-    solves ``(R + diag(M / (N_j · h2))) b = beta_hat`` (sparse direct solve),
+    solves ``(R + diag(M / (N_j · h2))) b = beta_hat`` (conjugate gradients, MINRES
+    when the banded ``R`` makes the system indefinite),
     and ``b · scale`` is returned.
 
     Parameters
@@ -234,9 +235,19 @@ def ldpred2_inf(
     problem = _prepare(corr, beta, se, n)
     m = problem.m
     csr = sp.csr_matrix((problem.data, problem.indices, problem.indptr), shape=(m, m))
-    system = (csr + sp.diags(m / (h2 * problem.n))).tocsc()
-    solution = np.asarray(spsolve(system, problem.beta_hat), dtype=np.float64)
-    return solution * problem.scale
+    system = (csr + sp.diags(m / (h2 * problem.n))).tocsr()
+    # Krylov solvers: memory ∝ the matrix (a direct sparse factorisation of a wide LD
+    # band fills in and can need many times the matrix's memory). CG for the usual
+    # positive definite system, MINRES when the banded R makes it indefinite.
+    b = problem.beta_hat
+    tol = 1e-12
+    solution, info = cg(system, b, rtol=tol, atol=0.0, maxiter=20 * m + 100)
+    if info != 0:
+        solution, info = minres(system, b, rtol=tol, maxiter=20 * m + 100)
+    if info != 0:
+        logger.warning("LDpred2-inf: the solver did not converge (%d); no ldpred2-inf score", info)
+        return np.full(m, np.nan)
+    return np.asarray(solution, dtype=np.float64) * problem.scale
 
 
 def ldpred2_default_grid(h2: float) -> list[tuple[float, float, bool]]:
