@@ -163,10 +163,13 @@ def test_every_format_gives_the_same_harmonised_table(tmp_path: Path) -> None:
     assert read_external_sumstats(str(paths["gwas-ssf"])).genome_build == "GRCh37"
 
 
-def test_binary_trait_odds_ratios_and_effective_n(tmp_path: Path) -> None:
+def test_binary_trait_odds_ratios_and_effective_n(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     _, logistic = _plink2_glm(tmp_path)
     glm = pd.read_csv(logistic, sep="\t")
     read = read_external_sumstats(str(logistic))
+    assert "give --sumstats-cases and --sumstats-controls" in caplog.text  # total N only
     assert read.format == "plink2" and read.binary
     assert np.allclose(read.frame["beta"], np.log(glm["OR"]), atol=1e-12)
     assert np.allclose(read.frame["se"], glm["LOG(OR)_SE"], atol=1e-12)

@@ -54,6 +54,8 @@ LOCK_NAME = ".lock"
 #: Names of files inside stage folders (written into a temporary folder, then published)
 PRS_SCORES = "scores.tsv"
 PRS_CLUMPS = "clumps.tsv"
+#: the LD-based methods' weights in a prs folder (one ``weight_<method>`` column each)
+PRS_LD_METHOD_WEIGHTS = "weights_ld_methods.tsv"
 PCA_SCORES = "scores.tsv"
 #: 2: output paths relative to the run folder's root (1: as given on the command line)
 MANIFEST_VERSION = 2

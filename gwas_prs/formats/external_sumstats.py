@@ -409,6 +409,12 @@ def read_external_sumstats(
         frame["n"] = float(file_size.effective)  # a binary trait: the effective N
     elif frame["n"].isna().all() and file_size.effective is not None:
         frame["n"] = float(file_size.effective)
+    if binary and size.cases is None and file_size.cases is None:
+        logger.warning(
+            "%s: a binary trait with total sample sizes only; LDpred2 and lassosum2 expect "
+            "the effective N: give --sumstats-cases and --sumstats-controls",
+            path,
+        )
     if frame["n"].isna().all():
         raise InputError(
             f"{path}: no sample size: the file has no N column; give --sumstats-n N (or "

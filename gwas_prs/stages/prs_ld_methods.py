@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gwas_prs.core import storage
+from gwas_prs.core.run_folder import PRS_LD_METHOD_WEIGHTS
 from gwas_prs.formats.external_sumstats import (
     HarmonisedSumstats,
     harmonise_sumstats,
@@ -39,8 +40,6 @@ from gwas_prs.methods.prs.ld_methods import (
 
 logger = logging.getLogger(__name__)
 
-#: written into the prs folder: one ``weight_<method>`` column per LD-based method
-LD_METHOD_WEIGHTS = "weights_ld_methods.tsv"
 KEYS = ["chromosome", "position", "ref", "alt"]
 KEY_COLUMNS = ("chromosome", "position", "ref", "alt")
 #: Grid points whose validation metric is this close to the best count as tied.
@@ -240,8 +239,8 @@ def write_ld_method_weights(
     table = variants[KEYS].copy()
     for method, weights in method_weights.items():
         table[f"weight_{column_name(method)}"] = weights
-    storage.write_table(storage.join(tmp, LD_METHOD_WEIGHTS), table, sep="\t", index=False)
-    written = [LD_METHOD_WEIGHTS]
+    storage.write_table(storage.join(tmp, PRS_LD_METHOD_WEIGHTS), table, sep="\t", index=False)
+    written = [PRS_LD_METHOD_WEIGHTS]
     for method, weights in method_weights.items():
         nonzero = weights != 0
         frame = pd.DataFrame(

@@ -49,6 +49,7 @@ import pandas as pd
 
 from gwas_prs.core import storage
 from gwas_prs.core.errors import InputError
+from gwas_prs.core.run_folder import PRS_LD_METHOD_WEIGHTS
 from gwas_prs.engine.table_io import variant_frame_to_table, variant_table_to_frame
 from gwas_prs.methods.model.training import CANDIDATES, LogisticBaseline, xgb_probability
 
@@ -78,10 +79,6 @@ FOREST_TREES = 200
 # --- what train exports (Hail) -------------------------------------------------
 
 
-#: The weights of the LD-based methods in a prs folder (one ``weight_<method>`` column each).
-LD_METHOD_WEIGHTS = "weights_ld_methods.tsv"
-
-
 def prs_weights_frame(
     prs_folder: str, thresholds: list[float], methods: Sequence[str] = ()
 ) -> pd.DataFrame:
@@ -99,7 +96,7 @@ def prs_weights_frame(
             out[f"weight_{t:g}"] = table[f"weight_{t:g}"].astype(float)
         if methods:
             ld = storage.read_table(
-                storage.join(prs_folder, LD_METHOD_WEIGHTS), sep="\t", dtype={"chromosome": str}
+                storage.join(prs_folder, PRS_LD_METHOD_WEIGHTS), sep="\t", dtype={"chromosome": str}
             )
             wanted = [f"weight_{m}" for m in methods]
             out = out.merge(ld[[*keys, *wanted]], on=keys, how="outer", sort=False)
