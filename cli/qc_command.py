@@ -66,6 +66,10 @@ def qc(
         float,
         typer.Option("--kinship", help=QC.help("kinship")),
     ] = QC.cli_default("kinship"),
+    max_removed_fraction: Annotated[
+        float,
+        typer.Option("--max-removed-fraction", help=QC.help("max-removed-fraction")),
+    ] = QC.cli_default("max-removed-fraction"),
     prune_r2: Annotated[
         float,
         typer.Option("--prune-r2", help=QC.help("prune-r2")),
@@ -109,6 +113,7 @@ def qc(
         phenotypes=str(phenotypes) if phenotypes else None,
         trait=trait,
         kinship=kinship,
+        max_removed_fraction=max_removed_fraction,
         prune_r2=prune_r2,
         prune_window_kb=prune_window_kb,
         n_pcs=n_pcs,

@@ -137,10 +137,16 @@ def selection_line(metrics: dict[str, Any]) -> str:
     if not chosen:
         return ""
     models = metrics["models"]
+    candidates = dict(metrics["selection"]["candidates"])
+    baseline = metrics["selection"].get("baseline")
+    if baseline:
+        candidates[baseline["name"]] = baseline
     values = ", ".join(
         f"{models[name]['label'] if name in models else name} {v['pr_auc']:.3f}"
-        for name, v in metrics["selection"]["candidates"].items()
+        for name, v in candidates.items()
     )
+    if baseline and chosen == baseline["name"]:
+        values += "; the simpler baseline is within 1 SE of the best"
     return (
         f"chosen: {models[chosen]['label']} — by {metrics['chosen_by']} ({values}); refitted on "
         f"{metrics['selection']['refitted_on']}; 'gwas-prs predict' reports it as probability"

@@ -364,7 +364,9 @@ def test_qc_without_sample_metadata(hail_context: None, bundled_1kg: dict, tmp_p
 
     run_dir = str(tmp_path / "run")
     run_ingest(IngestConfig(vcfs=(str(bundled_1kg["vcfs"][21]),), run_dir=run_dir))
-    result = run_qc(QcConfig(run_dir=run_dir))
+    # one chromosome: KING on ~140 pruned SNPs calls half the samples related (noise),
+    # which qc refuses by default (tests/test_qc_guards.py); accepted here
+    result = run_qc(QcConfig(run_dir=run_dir, max_removed_fraction=1.0))
     assert "ancestry assignment skipped: the samples carry no population labels" in result.notes
     assert any(n.startswith("frequencies by population skipped") for n in result.notes)
     silver = hl.read_matrix_table(f"{run_dir}/silver/genotypes.mt")

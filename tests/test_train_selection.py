@@ -137,6 +137,22 @@ def test_choose_model_takes_the_best_validation_pr_auc_and_breaks_ties_to_the_si
     assert choose_model(values(0.60, 0.62), se=0.01, within_se=3) == "penalised_logistic"
 
 
+def test_the_ct_baseline_replaces_a_candidate_that_is_not_better_on_validation() -> None:
+    from gwas_prs.methods.model.training import prefer_baseline
+
+    def values(candidate: float, baseline: float) -> dict[str, dict[str, float]]:
+        return {"xgboost": {"pr_auc": candidate}, "covariates_pcs_prs": {"pr_auc": baseline}}
+
+    assert prefer_baseline(values(0.62, 0.60), "xgboost") == "xgboost"
+    assert prefer_baseline(values(0.60, 0.62), "xgboost") == "covariates_pcs_prs"
+    assert prefer_baseline(values(0.62, 0.62), "xgboost") == "covariates_pcs_prs"  # tie
+    assert prefer_baseline(values(0.62, math.nan), "xgboost") == "xgboost"
+    assert prefer_baseline({"xgboost": {"pr_auc": 0.5}}, "xgboost") == "xgboost"
+    # the one-SE rule: the candidate must be better by more than one SE of the difference
+    assert prefer_baseline(values(0.62, 0.60), "xgboost", se=0.03) == "covariates_pcs_prs"
+    assert prefer_baseline(values(0.62, 0.60), "xgboost", se=0.01) == "xgboost"
+
+
 def _expected_choice(metrics: dict[str, Any]) -> str:
     """The best validation PR-AUC; the penalised logistic when XGBoost is within one SE."""
     from gwas_prs.methods.model.training import SIMPLER_WITHIN_SE
@@ -150,8 +166,11 @@ def _expected_choice(metrics: dict[str, Any]) -> str:
     margin = SIMPLER_WITHIN_SE * difference["se"]
     assert 0 < margin < 0.1
     if best == "xgboost" and difference["xgboost_minus_penalised_logistic"] <= margin:
-        return "penalised_logistic"
-    return best
+        best = "penalised_logistic"
+    assert metrics["selection"]["candidate"] == best
+    baseline = metrics["selection"]["baseline"]
+    margin = SIMPLER_WITHIN_SE * baseline["se"]
+    return baseline["name"] if baseline["pr_auc"] >= candidates[best]["pr_auc"] - margin else best
 
 
 @pytest.mark.parametrize("case", ["fitted", "fitted_nonlinear"])
@@ -167,10 +186,11 @@ def test_the_chosen_model_has_the_best_validation_pr_auc(
     assert set(candidates) == {"penalised_logistic", "xgboost"}
     assert metrics["chosen"] == _expected_choice(metrics)
     assert metrics["chosen_by"] == "validation PR-AUC"
-    # linear truth → the logistic model; an interaction → XGBoost, by more than one SE
-    assert (
-        metrics["chosen"] == {"fitted": "penalised_logistic", "fitted_nonlinear": "xgboost"}[case]
-    )
+    # linear truth → a logistic model (there the C+T baseline on the best PRS is within
+    # one SE of the penalised logistic on validation, so the simpler one is kept); an
+    # interaction → XGBoost, by more than one SE over both
+    expected = {"fitted": "covariates_pcs_prs", "fitted_nonlinear": "xgboost"}[case]
+    assert metrics["chosen"] == expected
     assert [n for n, m in metrics["models"].items() if m["chosen"]] == [metrics["chosen"]]
     # the validation value of the logistic candidate, recomputed independently: its C, fitted on train
     frame, features = table.frame, metrics["features"]
@@ -222,7 +242,9 @@ def test_the_chosen_model_is_as_good_as_the_ct_baseline_on_a_linear_truth(
         assert delta["estimate"] == pytest.approx(expected, abs=1e-12)
     versus = metrics["selection"]["test_vs_baselines"]
     assert set(versus) == {"covariates", "covariates_pcs_prs"}
-    below = versus["covariates_pcs_prs"]["delta_pr_auc"]["estimate"] < 0
+    if metrics["chosen"] == "covariates_pcs_prs":
+        assert versus["covariates_pcs_prs"] == {"same_model": True}
+    below = versus["covariates_pcs_prs"].get("delta_pr_auc", {"estimate": 0.0})["estimate"] < 0
     assert any("lower test PR-AUC" in w for w in metrics["warnings"]) == below
     # the final models are refitted on train + validation; XGBoost with the early-stopped trees
     assert {m["fitted_on"] for m in models.values()} == {"train + validation"}
@@ -420,3 +442,32 @@ def test_the_report_shows_the_choice_and_the_per_ancestry_table(
     write_report("disease", metrics, result.y_test, result.scores, result.importance, str(path))
     text = path.read_text()
     assert "By ancestry group (test set)" in text and "rowspan" in text
+
+
+def test_a_bundle_whose_chosen_model_is_the_ct_baseline_predicts_with_it(
+    fitted: tuple[FeatureTable, FittedModels],
+) -> None:
+    """predict's ModelBundle: with ``chosen_model = covariates_pcs_prs`` the probability
+    is the baseline's (exactly), and model_files accepts that choice."""
+    from gwas_prs.methods.model.artifacts import ModelBundle, model_files
+
+    _, result = fitted
+    schema = {"chosen_model": "covariates_pcs_prs", "logit_offset": result.xgboost.logit_offset}
+    files = model_files(
+        schema=schema, booster=result.xgboost.booster, logistic=result.logistic,
+        baselines=result.baselines,
+    )  # fmt: skip
+    assert json.loads(files["feature_schema.json"])["chosen_model"] == "covariates_pcs_prs"
+    bundle = ModelBundle(
+        folder="", schema=schema, booster=result.xgboost.booster, baselines=result.baselines,
+        prs_weights=pd.DataFrame(), pca_loadings=pd.DataFrame(), prs_distribution=np.zeros(1),
+        ancestry_reference=None, logistic=result.logistic,
+    )  # fmt: skip
+    np.testing.assert_array_equal(
+        bundle.predict_probability(result.test), result.probabilities["covariates_pcs_prs"]
+    )
+    with pytest.raises(ValueError, match="chosen_model must be one of"):
+        model_files(
+            schema={**schema, "chosen_model": "oracle"}, booster=result.xgboost.booster,
+            logistic=result.logistic, baselines=result.baselines,
+        )  # fmt: skip

@@ -245,6 +245,16 @@ QC = StageOptions(
         help="KING kinship above which pairs are related (0.0884 = 2nd degree).",
     ),
     StageOption(
+        "max-removed-fraction",
+        "float",
+        0.10,
+        help=(
+            "Stop before writing silver when one sample filter (call rate, heterozygosity, "
+            "sex check, relatedness) would remove more than this fraction of the samples "
+            "entering it (0–1; 1 accepts any)."
+        ),
+    ),
+    StageOption(
         "prune-r2",
         "float",
         0.2,
@@ -302,8 +312,12 @@ GWAS = StageOptions(
         "test",
         "str",
         "firth",
-        help="Binary traits: firth (Wald with Firth fallback), wald, lrt or score.",
-        choices=("firth", "wald", "lrt", "score"),
+        help=(
+            "Binary traits: firth (Wald with Firth fallback, as plink2 --glm firth-fallback: "
+            "the Firth rows report plink2's Wald Z from the penalised fit), firth-lrt (the "
+            "same fallback with Hail's penalised likelihood-ratio test), wald, lrt or score."
+        ),
+        choices=("firth", "firth-lrt", "wald", "lrt", "score"),
     ),
     StageOption("split-seed", "int", 42, help="Seed of the discovery/target split."),
 )

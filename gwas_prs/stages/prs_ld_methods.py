@@ -72,7 +72,11 @@ def ld_variant_frame(harmonised: HarmonisedSumstats, order: pd.DataFrame) -> pd.
 
 
 def fit_on_ld(
-    corr: Any, variants: pd.DataFrame, methods: tuple[str, ...], settings: LdMethodSettings
+    corr: Any,
+    variants: pd.DataFrame,
+    methods: tuple[str, ...],
+    settings: LdMethodSettings,
+    ld_sample_size: int | None = None,
 ) -> tuple[LdMethodFit, npt.NDArray[np.float64], list[str]]:
     """The methods fitted on ``corr``; their weights as one ``(m, K)`` matrix and the
     names of its columns (``ldpred2-auto``, ``ldpred2-grid#3``, ``lassosum2#17``, …;
@@ -84,6 +88,7 @@ def fit_on_ld(
         variants["n"].to_numpy(dtype=np.float64),
         tuple(m for m in methods if m in LD_METHODS),
         settings,
+        ld_sample_size,
     )
     columns: list[npt.NDArray[np.float64]] = []
     names: list[str] = []
@@ -112,7 +117,7 @@ def bed_ld_method_scores(
     t = time.monotonic()
     corr = bed_ld_matrix(silver, rows, ld_samples, settings.window_kb)
     timings = {"ld_matrix_s": round(time.monotonic() - t, 3), "ld_nonzero": float(corr.nnz)}
-    fit, weights, names = fit_on_ld(corr, variants, methods, settings)
+    fit, weights, names = fit_on_ld(corr, variants, methods, settings, len(ld_samples))
     scored = bed_polygenic_scores(silver, rows, weights, targets)
     scores = pd.DataFrame(np.vstack(list(scored["scores"])), index=scored.index, columns=names)
     return scores, fit, weights, names, timings
@@ -143,9 +148,10 @@ def hail_ld_method_scores(
     )
     chosen = mt.filter_rows(hl.is_defined(keyed[mt.row_key]))
     t = time.monotonic()
-    corr = hail_ld_matrix(chosen.filter_cols(chosen._role == ld_role), settings.window_kb)
+    ld_mt = chosen.filter_cols(chosen._role == ld_role)
+    corr = hail_ld_matrix(ld_mt, settings.window_kb)
     timings = {"ld_matrix_s": round(time.monotonic() - t, 3), "ld_nonzero": float(corr.nnz)}
-    fit, weights, names = fit_on_ld(corr, variants, methods, settings)
+    fit, weights, names = fit_on_ld(corr, variants, methods, settings, ld_mt.count_cols())
     table = variant_frame_to_table(
         variants[KEYS].assign(**{f"w{k}": weights[:, k] for k in range(len(names))}),
         {f"w{k}": hl.tfloat64 for k in range(len(names))},

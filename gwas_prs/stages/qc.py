@@ -109,6 +109,7 @@ class QcConfig:
     phenotypes: str | None = None
     trait: str | None = QC.default("trait")
     kinship: float = QC.default("kinship")
+    max_removed_fraction: float = QC.default("max-removed-fraction")
     prune_r2: float = QC.default("prune-r2")
     prune_window_kb: int = QC.default("prune-window-kb")
     n_pcs: int = QC.default("n-pcs")
@@ -156,6 +157,7 @@ def validate_config(config: QcConfig) -> None:
     _check_range(config.min_variant_call_rate, "--min-variant-call-rate", 0.0, 1.0)
     _check_range(config.min_maf, "--min-maf", 0.0, 0.5)
     _check_range(config.hwe_p, "--hwe-p", 0.0, 1.0)
+    _check_range(config.max_removed_fraction, "--max-removed-fraction", 0.0, 1.0)
     _check_range(config.kinship, "--kinship", 0.0, 0.5, low_open=True)
     _check_range(config.prune_r2, "--prune-r2", 0.0, 1.0, low_open=True)
     _check_range(config.ancestry_min_probability, "--ancestry-min-probability", 0.0, 1.0)
@@ -199,6 +201,75 @@ def _filter_row(unit: str, name: str, reason: str, before: int, removed: int) ->
         "removed": removed,
         "after": before - removed,
     }
+
+
+#: Heterozygosity, KING and PCA on fewer LD-pruned SNPs than this get a warning: on a
+#: few short regions, kinship estimates are noise and unrelated pairs look related.
+MIN_INDEPENDENT_SNPS = 3_000
+
+
+def few_independent_snps_warning(n_pruned: int) -> str | None:
+    """The warning when ``n_pruned`` < :data:`MIN_INDEPENDENT_SNPS`, else None."""
+    if n_pruned >= MIN_INDEPENDENT_SNPS:
+        return None
+    return (
+        f"heterozygosity, KING relatedness and PCA rest on only {n_pruned:,} LD-pruned SNPs "
+        f"(fewer than {MIN_INDEPENDENT_SNPS:,}): kinship and F estimates are noisy and "
+        "unrelated samples can look related; give more of the genome (all autosomes), or "
+        "check the relatedness removals (--kinship, --max-removed-fraction)"
+    )
+
+
+def check_removed_fraction(
+    name: str, removed: int, entering: int, max_fraction: float, n_pruned: int
+) -> None:
+    """Stop (:class:`InputError`) when the sample filter ``name`` would remove more than
+    ``max_fraction`` of the ``entering`` samples."""
+    if entering == 0 or removed / entering <= max_fraction:
+        return
+    share = removed / entering
+    basis = (
+        f"; KING ran on {n_pruned:,} LD-pruned SNPs"
+        + (" (too few: kinship estimates are noise)" if n_pruned < MIN_INDEPENDENT_SNPS else "")
+        if name in ("relatedness", "heterozygosity")
+        else ""
+    )
+    option = {
+        "call_rate": "--min-sample-call-rate",
+        "heterozygosity": "--het-sd",
+        "sex_check": "the reported sex column",
+        "relatedness": "--kinship",
+    }.get(name, "its threshold")
+    raise InputError(
+        f"qc: the {name} filter would remove {removed:,} of {entering:,} samples "
+        f"({share:.1%}), more than --max-removed-fraction {max_fraction:g}{basis}. Check the "
+        f"data or {option}, or accept it with --max-removed-fraction {math.ceil(share * 100) / 100:g}"
+    )
+
+
+def many_variants_removed_warning(
+    name: str, removed: int, entering: int, max_fraction: float
+) -> str | None:
+    """The warning when the variant filter ``name`` removed more than ``max_fraction``
+    of the ``entering`` variants (None otherwise), for the filters whose large
+    removals point at a problem: call rate and HWE (the MAF filter is left out: a
+    sequenced panel legitimately loses most of its variants to it). Variants are not a
+    stop; the HWE filter gets advice, since in a cohort of several ancestries it fails
+    common variants from population structure (the Wahlund effect), not from
+    genotyping error."""
+    if name == "maf" or entering == 0 or removed / entering <= max_fraction:
+        return None
+    text = (
+        f"the {name} variant filter removed {removed:,} of {entering:,} variants "
+        f"({removed / entering:.1%}, more than --max-removed-fraction {max_fraction:g})"
+    )
+    if name == "hwe":
+        text += (
+            "; in a cohort of several ancestries HWE fails from population structure, not "
+            "genotyping error: test it in one group (--hwe-controls-only with a trait) or use "
+            "a lower --hwe-p (e.g. 1e-12)"
+        )
+    return text
 
 
 def _select_samples_expr(mt: hl.MatrixTable, samples: list[str]) -> hl.expr.BooleanExpression:
@@ -324,6 +395,10 @@ def _run(
     n_pruned = pruned.count_rows()
     timings["prune_s"] = time.monotonic() - t
     logger.info("qc: %d common SNPs, %d after LD pruning", n_candidates, n_pruned)
+    few = few_independent_snps_warning(n_pruned)
+    if few:
+        logger.warning("qc: %s", few)
+        notes.append(few)
     if n_pruned <= config.n_pcs:
         raise InputError(
             f"{run.bronze_mt}: only {n_pruned} LD-pruned common SNPs; too few for {config.n_pcs} PCs "
@@ -341,6 +416,9 @@ def _run(
     def apply(name: str, failing: pd.Series, reason: str) -> None:
         active = removed_by.isna()
         hits = failing.reindex(samples.index).fillna(False).astype(bool) & active
+        check_removed_fraction(
+            name, int(hits.sum()), int(active.sum()), config.max_removed_fraction, n_pruned
+        )
         removed_by[hits] = name
         filter_rows.append(_filter_row("samples", name, reason, int(active.sum()), int(hits.sum())))
 
@@ -455,6 +533,10 @@ def _run(
         )
         removed = vsummary["removed"][name]
         filter_rows.append(_filter_row("variants", name, reason, before, removed))
+        many = many_variants_removed_warning(name, removed, before, config.max_removed_fraction)
+        if many:
+            logger.warning("qc: %s", many)
+            notes.append(many)
         before -= removed
     timings["variant_qc_s"] = time.monotonic() - t
 

@@ -352,6 +352,7 @@ def fit_and_evaluate(
     from gwas_prs.methods.model import evaluation as ev
     from gwas_prs.methods.model.training import (
         CANDIDATES,
+        FALLBACK_BASELINE,
         SELECTION_METRIC,
         SIMPLER_WITHIN_SE,
         choose_model,
@@ -359,6 +360,7 @@ def fit_and_evaluate(
         fit_logistic_baseline,
         fit_penalised_logistic,
         fit_xgboost,
+        prefer_baseline,
         refit_logistic,
         refit_xgboost,
     )
@@ -404,16 +406,46 @@ def fit_and_evaluate(
         ev.average_precision, y["validation"], p_valid["xgboost"],
         p_valid["penalised_logistic"], vidx,
     )  # fmt: skip
-    chosen = choose_model(validation, se=se)
+    candidate = choose_model(validation, se=se)
+    covariates = table.columns_with_role("covariate")
+    base_columns = covariates + table.columns_with_role("pc")
+    baseline_inputs = {
+        "covariates": covariates,
+        "covariates_pcs": base_columns,
+        "covariates_pcs_prs": [*base_columns, best_column],
+    }
+    # the C+T baseline on train, for validation: used instead when it is not worse
+    fallback = fit_logistic_baseline(
+        FALLBACK_BASELINE, MODEL_LABELS[FALLBACK_BASELINE],
+        train[baseline_inputs[FALLBACK_BASELINE]], y["train"],
+    )  # fmt: skip
+    p_fallback = fallback.probability(valid)
+    fallback_validation = _validation_scores(y["validation"], p_fallback)
+    fallback_se = ev.paired_difference_se(
+        ev.average_precision, y["validation"], p_valid[candidate], p_fallback, vidx
+    )
+    chosen = prefer_baseline(
+        {**validation, FALLBACK_BASELINE: fallback_validation}, candidate, se=fallback_se
+    )
     reason = (
-        f"{chosen}: validation PR-AUC penalised_logistic "
+        f"{candidate}: validation PR-AUC penalised_logistic "
         f"{validation['penalised_logistic']['pr_auc']:.4f}, xgboost "
         f"{validation['xgboost']['pr_auc']:.4f} (difference {difference:+.4f}, "
         f"{SIMPLER_WITHIN_SE:g} SE = {SIMPLER_WITHIN_SE * se:.4f}): "
         + (
             "XGBoost is better by more than the margin"
-            if chosen == "xgboost"
+            if candidate == "xgboost"
             else "XGBoost is not better by more than the margin, the simpler model is kept"
+        )
+        + (
+            f"; the C+T baseline's validation PR-AUC {fallback_validation['pr_auc']:.4f} is "
+            + (
+                f"within {SIMPLER_WITHIN_SE:g} SE ({SIMPLER_WITHIN_SE * fallback_se:.4f}) of "
+                f"it, so predict uses the simpler baseline ({FALLBACK_BASELINE})"
+                if chosen == FALLBACK_BASELINE
+                else f"lower by more than {SIMPLER_WITHIN_SE:g} SE "
+                f"({SIMPLER_WITHIN_SE * fallback_se:.4f})"
+            )
         )
     )
     logger.info("train: chose %s", reason)
@@ -422,13 +454,6 @@ def fit_and_evaluate(
     y_both = both["label"].to_numpy(dtype=int)
     xgb_fit = refit_xgboost(xgb_tuned, both[features], y_both, nthread=nthread)
     logistic = refit_logistic(penalised.model, both[features], y_both)
-    covariates = table.columns_with_role("covariate")
-    base_columns = covariates + table.columns_with_role("pc")
-    baseline_inputs = {
-        "covariates": covariates,
-        "covariates_pcs": base_columns,
-        "covariates_pcs_prs": [*base_columns, best_column],
-    }
     baselines = [
         fit_logistic_baseline(name, _label(name, covariates), both[columns], y_both)
         for name, columns in baseline_inputs.items()
@@ -479,8 +504,12 @@ def fit_and_evaluate(
         "rule": (
             f"the highest validation PR-AUC; {CANDIDATES[0]} (the simpler model) unless "
             f"xgboost is higher by more than {SIMPLER_WITHIN_SE:g} bootstrap SE of the "
-            "paired difference"
+            "paired difference; then the C+T baseline (covariates + PCs + best PRS, "
+            "fitted on train) instead unless that choice is higher by more than "
+            f"{SIMPLER_WITHIN_SE:g} bootstrap SE of their paired difference"
         ),
+        "candidate": candidate,
+        "baseline": {"name": FALLBACK_BASELINE, **fallback_validation, "se": fallback_se},
         "difference": {"xgboost_minus_penalised_logistic": difference, "se": se},
         "reason": reason,
         "refitted_on": fitted_on,
@@ -555,6 +584,9 @@ def _versus_baselines(
     bootstrap ΔPR-AUC/ΔROC-AUC), and a warning for each baseline it does not beat."""
     out: dict[str, Any] = {"warnings": []}
     for baseline in ("covariates", "covariates_pcs_prs"):
+        if chosen == baseline:
+            out[baseline] = {"same_model": True}
+            continue
         delta = incremental[f"{chosen}_vs_{baseline}"]
         out[baseline] = delta
         d = delta["delta_pr_auc"]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from gwas_prs.core.errors import InputError
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TESTS: tuple[str, ...] = GWAS.choices("test")
+#: Wald with Firth fallback: plink2's Wald Z from the Firth fit, or Hail's penalised LRT.
+FIRTH_FALLBACK = ("firth", "firth-lrt")
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,11 @@ def association_tests(
     covariates
         Names of float64 column fields; the intercept is added here.
     test
-        For binary traits: ``firth`` (Wald with Firth fallback), ``wald``,
-        ``lrt``, ``score``. Quantitative traits always use linear regression.
+        For binary traits: ``firth`` (Wald with Firth fallback; the Firth rows carry
+        plink2's Wald statistic ``b/se`` of the penalised fit, as ``plink2 --glm
+        firth-fallback``), ``firth-lrt`` (the same fallback, the Firth rows tested by
+        Hail's penalised likelihood-ratio test), ``wald``, ``lrt``, ``score``.
+        Quantitative traits always use linear regression.
     silver
         The silver .bed kept by qc (:mod:`gwas_prs.formats.silver_bed`), when ``mt``'s
         rows are exactly its rows (the silver MatrixTable with column fields
@@ -89,8 +95,10 @@ def association_tests(
 
     - ``n`` (int32) — samples used,
     - ``beta`` (float64) — effect of one ALT allele (log odds ratio for binary),
-    - ``standard_error`` (float64) — missing for LRT/score tests,
-    - ``statistic`` (float64) — t (linear), z (Wald), χ² (LRT/score/Firth),
+    - ``standard_error`` (float64) — missing for LRT/score tests and firth-lrt's
+      Firth rows,
+    - ``statistic`` (float64) — t (linear), z (Wald, Firth rows of ``firth``), χ²
+      (LRT/score, Firth rows of ``firth-lrt``),
     - ``p_value`` (float64),
     - ``alt_af`` (float64) — ALT allele frequency among the samples tested,
     - ``method`` (str) — ``linear``, ``wald``, ``firth``, ``lrt`` or ``score``.
@@ -138,7 +146,7 @@ def association_tests(
                 method="linear",
             )
     for trait in (t for t in traits if t.binary):
-        first_test = "wald" if test == "firth" else test
+        first_test = "wald" if test in FIRTH_FALLBACK else test
         if first_test == "wald" and numpy_engine():
             table = local_wald_table(mt, trait, phenotype[trait.name], covariates, silver)
         else:
@@ -146,8 +154,10 @@ def association_tests(
             table = table.annotate(
                 alt_af=mt.annotate_rows(_af=alt_af_expr(trait)).rows()[table.key]._af
             )
-        if test == "firth":
-            table = _firth_fallback(mt, table, trait, phenotype[trait.name], covariates)
+        if test in FIRTH_FALLBACK:
+            table = _firth_fallback(
+                mt, table, trait, phenotype[trait.name], covariates, lrt=test == "firth-lrt"
+            )
         results[trait.name] = table.drop("_ok")
     return results
 
@@ -255,9 +265,18 @@ def local_wald_table(
 
 
 def _firth_fallback(
-    mt: hl.MatrixTable, table: hl.Table, trait: TraitSpec, y_field: str, covariates: Sequence[str]
+    mt: hl.MatrixTable,
+    table: hl.Table,
+    trait: TraitSpec,
+    y_field: str,
+    covariates: Sequence[str],
+    *,
+    lrt: bool = False,
 ) -> hl.Table:
-    """Re-fit the variants whose Wald fit failed (``~_ok``) with Firth regression."""
+    """Re-fit the variants whose Wald fit failed (``~_ok``) with Firth regression: by
+    default plink2's statistic (:func:`gwas_prs.methods.gwas.firth_local.firth_wald_rows`
+    on the driver: ``z = b/se`` from the penalised fit), with ``lrt`` Hail's penalised
+    likelihood-ratio test (``statistic`` is then its χ², ``standard_error`` missing)."""
     import hail as hl
 
     table = table.checkpoint(hl.utils.new_temp_file("wald", "ht"))
@@ -270,6 +289,8 @@ def _firth_fallback(
     loci = failed.locus.collect()
     retry = hl.filter_intervals(mt, [hl.Interval(x, x, includes_end=True) for x in loci])
     retry = retry.semi_join_rows(failed)
+    if not lrt:
+        return _firth_wald_fallback(retry, table, y_field, covariates)
     firth = hl.logistic_regression_rows(
         test="firth",
         y=retry[y_field],
@@ -281,6 +302,61 @@ def _firth_fallback(
         beta=hl.if_else(table._ok, table.beta, f.beta),
         standard_error=hl.if_else(table._ok, table.standard_error, hl.missing(hl.tfloat64)),
         statistic=hl.if_else(table._ok, table.statistic, f.chi_sq_stat),
+        p_value=hl.if_else(table._ok, table.p_value, f.p_value),
+        method=hl.if_else(table._ok, "wald", "firth"),
+    )
+
+
+def _firth_wald_fallback(
+    retry: hl.MatrixTable, table: hl.Table, y_field: str, covariates: Sequence[str]
+) -> hl.Table:
+    """The Firth rows of ``retry`` (few: the variants whose Wald fit failed) fitted on
+    the driver in numpy, joined into ``table``."""
+    import hail as hl
+
+    from gwas_prs.engine.table_io import variant_frame_to_table
+    from gwas_prs.methods.gwas.firth_local import firth_wald_rows
+
+    defined = hl.is_defined(retry[y_field])
+    for c in covariates:
+        defined = defined & hl.is_defined(retry[c])
+    tested = retry.filter_cols(defined)
+    tested = tested.select_cols(
+        _y=hl.float64(tested[y_field]), _c=[hl.float64(tested[c]) for c in covariates]
+    )
+    tested = tested.select_entries(_x=hl.float64(tested.GT.n_alt_alleles()))
+    local = tested.localize_entries("_entries", "_cols")  # entries in column order
+    cols = hl.eval(local.index_globals()._cols)
+    rows = local.select(_x=local._entries._x).collect()
+    y = np.array([c._y for c in cols], dtype=np.float64)
+    values = np.array([c._c for c in cols], dtype=np.float64).reshape(len(y), len(covariates))
+    design = np.column_stack([np.ones(len(y)), values])
+    dosages = np.array(
+        [[np.nan if x is None else x for x in r._x] for r in rows], dtype=np.float64
+    ).reshape(len(rows), len(y))
+    fit = firth_wald_rows(dosages, y, design)
+    frame = pd.DataFrame(
+        {
+            "contig": [r.locus.contig for r in rows],
+            "position": [r.locus.position for r in rows],
+            "ref": [r.alleles[0] for r in rows],
+            "alt": [r.alleles[1] for r in rows],
+            "beta": fit.beta,
+            "standard_error": fit.standard_error,
+            "statistic": fit.z,
+            "p_value": fit.p_value,
+        }
+    )
+    firth = variant_frame_to_table(
+        frame,
+        {name: hl.tfloat64 for name in ("beta", "standard_error", "statistic", "p_value")},
+        retry.locus.dtype.reference_genome,
+    )
+    f = firth[table.key]
+    return table.annotate(
+        beta=hl.if_else(table._ok, table.beta, f.beta),
+        standard_error=hl.if_else(table._ok, table.standard_error, f.standard_error),
+        statistic=hl.if_else(table._ok, table.statistic, f.statistic),
         p_value=hl.if_else(table._ok, table.p_value, f.p_value),
         method=hl.if_else(table._ok, "wald", "firth"),
     )

@@ -51,7 +51,7 @@ from gwas_prs.core import storage
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.run_folder import PRS_LD_METHOD_WEIGHTS
 from gwas_prs.engine.table_io import variant_frame_to_table, variant_table_to_frame
-from gwas_prs.methods.model.training import CANDIDATES, LogisticBaseline, xgb_probability
+from gwas_prs.methods.model.training import CHOSEN_MODELS, LogisticBaseline, xgb_probability
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +246,8 @@ def model_files(
     """The bytes of ``model.json``, ``logistic_model.json``, ``baselines.json`` and
     ``feature_schema.json`` by file name (the train stage writes them; ``schema``
     must name the ``chosen_model``)."""
-    if schema.get("chosen_model") not in CANDIDATES:
-        raise ValueError(f"feature schema: chosen_model must be one of {', '.join(CANDIDATES)}")
+    if schema.get("chosen_model") not in CHOSEN_MODELS:
+        raise ValueError(f"feature schema: chosen_model must be one of {', '.join(CHOSEN_MODELS)}")
 
     def text(value: Any) -> bytes:
         return (json.dumps(value, indent=2) + "\n").encode("utf-8")
@@ -287,7 +287,7 @@ class ModelBundle:
 
     @property
     def chosen(self) -> str:
-        """The model ``predict`` reports as ``probability`` (``xgboost`` or ``penalised_logistic``)."""
+        """The model ``predict`` reports as ``probability`` (one of ``CHOSEN_MODELS``)."""
         return str(self.schema.get("chosen_model", "xgboost"))
 
     @property
@@ -426,10 +426,10 @@ def _load_logistic(folder: str, schema: dict[str, Any]) -> LogisticBaseline | No
     """``logistic_model.json`` (None when absent and not the chosen model)."""
     path = storage.join(folder, LOGISTIC_MODEL)
     chosen = schema.get("chosen_model", "xgboost")
-    if chosen not in CANDIDATES:
+    if chosen not in CHOSEN_MODELS:
         raise InputError(
             f"{storage.join(folder, MODEL_FILES['feature_schema'])}: chosen_model '{chosen}' "
-            f"is none of {', '.join(CANDIDATES)}; re-run 'gwas-prs train'"
+            f"is none of {', '.join(CHOSEN_MODELS)}; re-run 'gwas-prs train'"
         )
     if not storage.exists(path):
         if chosen == "penalised_logistic":

@@ -56,6 +56,12 @@ score is optimistic (its number of trees was early-stopped on the same samples)
 and a few hundred validation samples are noisy; on simulated traits that are
 linear in the PRS, plain argmax picked XGBoost in 2 of 15 seeds and it then
 trailed the logistic baselines on test by 0.02–0.04 PR-AUC.
+
+Then the C+T baseline (:data:`FALLBACK_BASELINE`, fitted on train) is compared on
+validation with the chosen candidate by the same rule (:func:`prefer_baseline`): the
+baseline, the simplest model, is used unless the candidate with every feature is
+better by more than one SE of the paired difference: with a few hundred training
+samples and many PRS features the extra features are mostly noise.
 """
 
 from __future__ import annotations
@@ -91,6 +97,11 @@ SEARCH_SPACE: dict[str, tuple[str, float, float]] = {
 C_GRID: tuple[float, ...] = tuple(float(c) for c in np.logspace(-4, 4, 17))
 #: The candidate models, in tie-break order (simplest first).
 CANDIDATES: tuple[str, ...] = ("penalised_logistic", "xgboost")
+#: The C+T baseline (covariates + PCs + best PRS, unpenalised): chosen instead of the
+#: candidate :func:`choose_model` picked when that one is not better on validation.
+FALLBACK_BASELINE = "covariates_pcs_prs"
+#: Every model ``predict`` may use (``feature_schema.json``'s ``chosen_model``).
+CHOSEN_MODELS: tuple[str, ...] = (*CANDIDATES, FALLBACK_BASELINE)
 #: What :func:`choose_model` compares (on ``validation``).
 SELECTION_METRIC = "pr_auc"
 #: :func:`choose_model` keeps the simpler candidate unless the other one is better by
@@ -491,3 +502,28 @@ def choose_model(
     best = max(value(name) for name in names)
     margin = within_se * se if math.isfinite(se) else 0.0
     return next(name for name in names if value(name) >= best - margin)
+
+
+def prefer_baseline(
+    validation: Mapping[str, Mapping[str, float]],
+    chosen: str,
+    baseline: str = FALLBACK_BASELINE,
+    metric: str = SELECTION_METRIC,
+    *,
+    se: float = 0.0,
+    within_se: float = SIMPLER_WITHIN_SE,
+) -> str:
+    """``baseline`` when its validation ``metric`` is within ``within_se × se`` of
+    ``chosen``'s (``se``: the bootstrap SE of their paired difference; the
+    one-standard-error rule again, the baseline being the simplest model; ``se = 0``:
+    at least as good, ties → the baseline; NaN counts as the worst value), else
+    ``chosen``."""
+    if baseline not in validation:
+        return chosen
+
+    def value(name: str) -> float:
+        v = float(validation[name][metric])
+        return v if math.isfinite(v) else -math.inf
+
+    margin = within_se * se if math.isfinite(se) else 0.0
+    return baseline if value(baseline) >= value(chosen) - margin else chosen

@@ -24,8 +24,8 @@ import scipy.sparse as sp
 from gwas_prs.core.errors import InputError
 from gwas_prs.formats.plink_bed import decode_bed_rows
 from gwas_prs.formats.silver_bed import SilverBed, column_indices
+from gwas_prs.methods.prs.ld_score_regression import h2_init_ldsc
 from gwas_prs.methods.prs.ldpred2_local import (
-    h2_init_from_chi2,
     lassosum2,
     ldpred2_auto,
     ldpred2_grid,
@@ -161,12 +161,6 @@ def check_ld_memory(entries: int, window_kb: float, available_bytes: int) -> Non
     )
 
 
-def mean_ld_score(corr: sp.csr_matrix) -> float:
-    """The mean over variants of Σ_j r²_ij (the LD score, diagonal included)."""
-    squared = corr.multiply(corr)
-    return float(np.asarray(squared.sum(axis=1)).mean()) if corr.shape[0] else 1.0
-
-
 def fit_ld_methods(
     corr: sp.csr_matrix,
     beta: npt.NDArray[np.float64],
@@ -174,18 +168,28 @@ def fit_ld_methods(
     n: npt.NDArray[np.float64],
     methods: tuple[str, ...],
     settings: LdMethodSettings,
+    ld_sample_size: int | None = None,
 ) -> LdMethodFit:
     """Run the LD-based ``methods`` on one LD matrix and GWAS (ALT-allele ``beta``,
-    ``se``, effective ``n`` per variant, in the order of ``corr``).
+    ``se``, effective ``n`` per variant, in the order of ``corr``; ``ld_sample_size``:
+    the samples ``corr`` comes from, for the LD scores' bias correction).
 
-    h² starts from :func:`h2_init_from_chi2` with the mean LD score of ``corr``;
-    LDpred2-inf and the LDpred2-grid's h² values use LDpred2-auto's estimate when
-    auto ran and kept a chain, else that starting value.
+    h² starts from LD score regression on ``corr``'s LD scores
+    (:func:`gwas_prs.methods.prs.ld_score_regression.h2_init_ldsc`, as bigsnpr starts
+    from ``snp_ldsc``), floored at ``H2_INIT_FLOOR``; LDpred2-inf and the
+    LDpred2-grid's h² values use LDpred2-auto's estimate when auto ran and kept a
+    chain, else that starting value.
     """
     weights: dict[str, npt.NDArray[np.float64]] = {}
     result = LdMethodFit(weights)
-    h2 = h2_init_from_chi2(beta, se, n, mean_ld=mean_ld_score(corr))
+    h2, ldsc = h2_init_ldsc(beta, se, n, corr, ld_sample_size)
     result.auto["h2_init"] = h2
+    result.auto["ldsc"] = {
+        "h2": round(ldsc.h2, 6),
+        "intercept": round(ldsc.intercept, 6),
+        "mean_chi2": round(ldsc.mean_chi2, 6),
+        "variants": ldsc.m,
+    }
     if "ldpred2-auto" in methods:
         t = time.monotonic()
         auto = ldpred2_auto(

@@ -255,8 +255,10 @@ def lassosum2_cd(
     dfmax: int,
     maxiter: int,
     tol: float,
+    start: F64,
 ) -> tuple[F64, int, bool]:
-    """lassosum2 coordinate descent for one ``(lambda, delta)`` (bigsnpr ``lassosum2``).
+    """lassosum2 coordinate descent for one ``(lambda, delta)`` (bigsnpr ``lassosum2``),
+    from ``start`` (zeros: bigsnpr's start; a previous lambda's solution: a warm start).
 
     Minimises ``β'(R + diag(δ))β − 2 β'beta_hat + 2 Σ_j λ_j |β_j|`` (``δ_j =
     delta_plus_one[j] − 1``) by cyclic coordinate descent from β = 0:
@@ -268,8 +270,11 @@ def lassosum2_cd(
     Returns ``(beta, sweeps, converged)``; ``beta`` is all NaN on divergence.
     """
     m = len(beta_hat)
-    curr = np.zeros(m)
+    curr = start.copy()
     dotprods = np.zeros(m)
+    for j in range(m):
+        if curr[j] != 0.0:
+            _add_column(indptr, indices, data, dotprods, j, curr[j])
     gap0 = 2.0 * np.sum(beta_hat * beta_hat)
     for k in range(maxiter):
         conv = True
