@@ -94,9 +94,17 @@ def test_firth_kernel_equals_plink2_glm_firth(data: tuple[Path, dict[str, np.nda
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["local", "hail"])
 def test_gwas_firth_fallback_equals_plink2_on_every_row(
-    engine: str, data: tuple[Path, dict[str, np.ndarray]], hail_context: None
+    engine: str,
+    data: tuple[Path, dict[str, np.ndarray]],
+    hail_context: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import hail as hl
+
+    from gwas_prs.methods.gwas import association
+
+    if engine == "local":  # the driver holds one row of genotypes at a time: 4 chunks
+        monkeypatch.setattr(association, "FIRTH_CHUNK_ENTRIES", N)
 
     from gwas_prs.engine.switch import engine_in_use
     from gwas_prs.methods.gwas.association import TraitSpec, association_tests

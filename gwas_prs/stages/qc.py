@@ -229,7 +229,7 @@ def check_removed_fraction(
         return
     share = removed / entering
     basis = (
-        f"; KING ran on {n_pruned:,} LD-pruned SNPs"
+        f"; {'KING' if name == 'relatedness' else 'F'} rests on {n_pruned:,} LD-pruned SNPs"
         + (" (too few: kinship estimates are noise)" if n_pruned < MIN_INDEPENDENT_SNPS else "")
         if name in ("relatedness", "heterozygosity")
         else ""
@@ -266,8 +266,8 @@ def many_variants_removed_warning(
     if name == "hwe":
         text += (
             "; in a cohort of several ancestries HWE fails from population structure, not "
-            "genotyping error: test it in one group (--hwe-controls-only with a trait) or use "
-            "a lower --hwe-p (e.g. 1e-12)"
+            "genotyping error: use a much lower --hwe-p (e.g. 1e-50), or run qc on each "
+            "ancestry group's samples"
         )
     return text
 

@@ -287,10 +287,10 @@ def _firth_fallback(
     logger.info("%s: %d variants re-fitted with Firth regression", trait.name, n_failed)
     # read only the blocks holding them (the MatrixTable index), not every row
     loci = failed.locus.collect()
+    if not lrt:
+        return _firth_wald_fallback(mt, loci, failed, table, y_field, covariates)
     retry = hl.filter_intervals(mt, [hl.Interval(x, x, includes_end=True) for x in loci])
     retry = retry.semi_join_rows(failed)
-    if not lrt:
-        return _firth_wald_fallback(retry, table, y_field, covariates)
     firth = hl.logistic_regression_rows(
         test="firth",
         y=retry[y_field],
@@ -307,50 +307,72 @@ def _firth_fallback(
     )
 
 
+#: Genotypes the driver holds at once for the numpy Firth fits (rows × samples).
+FIRTH_CHUNK_ENTRIES = 20_000_000
+
+
 def _firth_wald_fallback(
-    retry: hl.MatrixTable, table: hl.Table, y_field: str, covariates: Sequence[str]
+    mt: hl.MatrixTable,
+    loci: list[hl.Locus],
+    failed: hl.Table,
+    table: hl.Table,
+    y_field: str,
+    covariates: Sequence[str],
 ) -> hl.Table:
-    """The Firth rows of ``retry`` (few: the variants whose Wald fit failed) fitted on
-    the driver in numpy, joined into ``table``."""
+    """The Firth rows (``failed``, at ``loci``; few: the variants whose Wald fit failed)
+    fitted on the driver in numpy, at most :data:`FIRTH_CHUNK_ENTRIES` genotypes at a
+    time, joined into ``table``."""
     import hail as hl
 
     from gwas_prs.engine.table_io import variant_frame_to_table
     from gwas_prs.methods.gwas.firth_local import firth_wald_rows
 
-    defined = hl.is_defined(retry[y_field])
-    for c in covariates:
-        defined = defined & hl.is_defined(retry[c])
-    tested = retry.filter_cols(defined)
-    tested = tested.select_cols(
-        _y=hl.float64(tested[y_field]), _c=[hl.float64(tested[c]) for c in covariates]
-    )
-    tested = tested.select_entries(_x=hl.float64(tested.GT.n_alt_alleles()))
-    local = tested.localize_entries("_entries", "_cols")  # entries in column order
-    cols = hl.eval(local.index_globals()._cols)
-    rows = local.select(_x=local._entries._x).collect()
+    def tested(m: hl.MatrixTable) -> hl.MatrixTable:
+        """The samples with the trait and every covariate; y, covariates, dosage."""
+        defined = hl.is_defined(m[y_field])
+        for c in covariates:
+            defined = defined & hl.is_defined(m[c])
+        m = m.filter_cols(defined)
+        m = m.select_cols(_y=hl.float64(m[y_field]), _c=[hl.float64(m[c]) for c in covariates])
+        m = m.select_entries(_x=hl.float64(m.GT.n_alt_alleles()))
+        return m.select_rows()
+
+    # the column order of every localized row below (cols() would sort by key)
+    cols = hl.eval(tested(mt).localize_entries("_entries", "_cols").index_globals()._cols)
     y = np.array([c._y for c in cols], dtype=np.float64)
     values = np.array([c._c for c in cols], dtype=np.float64).reshape(len(y), len(covariates))
     design = np.column_stack([np.ones(len(y)), values])
-    dosages = np.array(
-        [[np.nan if x is None else x for x in r._x] for r in rows], dtype=np.float64
-    ).reshape(len(rows), len(y))
-    fit = firth_wald_rows(dosages, y, design)
-    frame = pd.DataFrame(
-        {
-            "contig": [r.locus.contig for r in rows],
-            "position": [r.locus.position for r in rows],
-            "ref": [r.alleles[0] for r in rows],
-            "alt": [r.alleles[1] for r in rows],
-            "beta": fit.beta,
-            "standard_error": fit.standard_error,
-            "statistic": fit.z,
-            "p_value": fit.p_value,
-        }
-    )
+    step = max(1, FIRTH_CHUNK_ENTRIES // max(len(y), 1))
+    frames = []
+    for first in range(0, len(loci), step):
+        # the intervals first, on the read MatrixTable: only the blocks holding the rows
+        chunk = hl.filter_intervals(
+            mt, [hl.Interval(x, x, includes_end=True) for x in loci[first : first + step]]
+        )
+        local = tested(chunk).semi_join_rows(failed).localize_entries("_entries", "_cols")
+        rows = local.select(_x=local._entries._x).collect()
+        dosages = np.array(
+            [[np.nan if x is None else x for x in r._x] for r in rows], dtype=np.float64
+        ).reshape(len(rows), len(y))
+        fit = firth_wald_rows(dosages, y, design)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "contig": [r.locus.contig for r in rows],
+                    "position": [r.locus.position for r in rows],
+                    "ref": [r.alleles[0] for r in rows],
+                    "alt": [r.alleles[1] for r in rows],
+                    "beta": fit.beta,
+                    "standard_error": fit.standard_error,
+                    "statistic": fit.z,
+                    "p_value": fit.p_value,
+                }
+            )
+        )
     firth = variant_frame_to_table(
-        frame,
+        pd.concat(frames, ignore_index=True),
         {name: hl.tfloat64 for name in ("beta", "standard_error", "statistic", "p_value")},
-        retry.locus.dtype.reference_genome,
+        mt.locus.dtype.reference_genome,
     )
     f = firth[table.key]
     return table.annotate(

@@ -33,11 +33,15 @@ def ld_scores(corr: sp.spmatrix, n_ld: float | None = None) -> F64:
     ndarray, float64, shape (m,)
         LD scores (≥ 1 for a variant whose only stored entry is its diagonal).
     """
-    r2 = sp.csr_matrix(corr, dtype=np.float64, copy=True)
-    r2.data = r2.data * r2.data
+    csr = sp.csr_matrix(corr, dtype=np.float64)  # no copy when already float64 CSR
+    r2 = csr.data * csr.data
     if n_ld is not None and n_ld > 2:
-        r2.data = r2.data - (1.0 - r2.data) / (n_ld - 2.0)
-    return np.asarray(r2.sum(axis=1), dtype=np.float64).ravel()
+        r2 = r2 - (1.0 - r2) / (n_ld - 2.0)
+    # row sums over the stored band, sharing the matrix's index arrays (no second LD)
+    return np.asarray(
+        sp.csr_matrix((r2, csr.indices, csr.indptr), shape=csr.shape).sum(axis=1),
+        dtype=np.float64,
+    ).ravel()
 
 
 @dataclass(frozen=True)
