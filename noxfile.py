@@ -1,6 +1,6 @@
 """Developer and CI sessions: ``nox -s demo``, ``nox -s tests``, ``nox -s lint typecheck``.
 
-``nox`` alone runs lint, typecheck, tests, engines and cluster (what CI runs). Virtual
+``nox`` alone runs lint, typecheck, tests, inputs, engines and cluster (what CI runs). Virtual
 environments are made with uv when it is installed (much faster), otherwise
 with virtualenv.
 """
@@ -12,7 +12,7 @@ import os
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "engines", "cluster"]
+nox.options.sessions = ["lint", "typecheck", "tests", "inputs", "engines", "cluster"]
 nox.options.reuse_existing_virtualenvs = True
 
 #: Interpreter for the sessions: the one running nox, unless GWAS_PRS_PYTHON names another.
@@ -33,6 +33,14 @@ def tests(session: nox.Session) -> None:
     # release pins numpy<2, but its ancestry module runs on numpy 2; without its pins
     session.install("--no-deps", PGSCATALOG_CALC, env=COMPILE)
     session.run("pytest", *session.posargs, env={"PYTHONUNBUFFERED": "1"})
+
+
+@nox.session(python=PYTHON)
+def inputs(session: nox.Session) -> None:
+    """Imputed dosages, BGEN, PLINK and MatrixTable inputs against plink2 on the same files,
+    both engines (pytest marker ``inputs``, about 2 minutes)."""
+    session.install("-e", ".[test]", env=COMPILE)
+    session.run("pytest", "-m", "inputs", *session.posargs, env={"PYTHONUNBUFFERED": "1"})
 
 
 @nox.session(python=PYTHON)

@@ -143,6 +143,10 @@ def gwas(
         str,
         typer.Option("--test", help=GWAS.help("test")),
     ] = GWAS.cli_default("test"),
+    xchr_model: Annotated[
+        int,
+        typer.Option("--xchr-model", help=GWAS.help("xchr-model")),
+    ] = GWAS.cli_default("xchr-model"),
     split_seed: Annotated[
         int,
         typer.Option("--split-seed", help=GWAS.help("split-seed")),
@@ -159,7 +163,7 @@ def gwas(
     Samples are split per trait into discovery (the GWAS), train, validation and
     test (seeded, stratified by ancestry and label; RUN/gold/splits/TRAIT.tsv).
     Writes RUN/gold/gwas/TRAIT/: sumstats.tsv.gz (GWAS-SSF) + -meta.yaml,
-    manhattan.html, qq.html, top_hits.tsv.
+    report.html (the summary page), manhattan.html, qq.html, top_hits.tsv.
 
     Example: gwas-prs gwas runs/demo --phenotypes pheno.tsv --trait disease --covariates age,sex
     """
@@ -172,6 +176,7 @@ def gwas(
         covariates=GWAS.parse("covariates", covariates),
         n_pcs=n_pcs,
         test=test,
+        xchr_model=xchr_model,
         split_seed=split_seed,
         overwrite=overwrite,
     )
@@ -227,6 +232,7 @@ def print_gwas_summary(result: GwasResult) -> None:
         print_outputs(
             [
                 ("summary statistics", f"{info['dir']}/sumstats.tsv.gz"),
+                ("GWAS summary (Manhattan, QQ, top hits)", f"{info['dir']}/report.html"),
                 ("Manhattan plot", f"{info['dir']}/manhattan.html"),
                 ("QQ plot", f"{info['dir']}/qq.html"),
                 ("sample split", info["split"]),

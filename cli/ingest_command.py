@@ -30,7 +30,9 @@ def ingest(
     vcfs: Annotated[
         list[str],
         typer.Argument(
-            help="VCF files (.vcf, .vcf.gz, .vcf.bgz) or quoted globs such as 'data/chr*.vcf.gz'.",
+            help="Genotypes: VCF files (.vcf, .vcf.gz, .vcf.bgz; GT and/or DS/GP dosages) or "
+            "quoted globs such as 'data/chr*.vcf.gz'; BGEN 1.2/1.3 files (.bgen, 8-bit); one "
+            "PLINK 1 fileset (PREFIX or PREFIX.bed); or one Hail MatrixTable (.mt).",
             show_default=False,
         ),
     ],
@@ -49,6 +51,14 @@ def ingest(
         bool,
         typer.Option("--skip-unknown-contigs", help=INGEST.help("skip-unknown-contigs")),
     ] = INGEST.cli_default("skip-unknown-contigs"),
+    hard_call_threshold: Annotated[
+        float,
+        typer.Option("--hard-call-threshold", help=INGEST.help("hard-call-threshold")),
+    ] = INGEST.cli_default("hard-call-threshold"),
+    bgen_sample: Annotated[
+        Path | None,
+        typer.Option("--bgen-sample", help=INGEST.help("bgen-sample"), show_default=False),
+    ] = None,
     overwrite: OverwriteOption = False,
     cores: CoresOption = None,
     driver_memory: DriverMemoryOption = None,
@@ -56,16 +66,21 @@ def ingest(
     spark_master: SparkMasterOption = None,
     seed: SeedOption = None,
 ) -> None:
-    """Import VCFs into the run's bronze MatrixTable.
+    """Import genotypes (VCF, BGEN, PLINK 1, MatrixTable) into the run's bronze MatrixTable.
 
     Every file is checked first (header, samples, columns, contigs, positions,
-    gzip integrity) and any mistake is reported as FILE:LINE before Hail starts.
+    gzip integrity; the .bim/.fam/.bed sizes; the BGEN variant headers and its
+    .sample) and any mistake is reported as FILE:LINE before Hail starts.
     Multi-allelic sites are split, symbolic alleles dropped, contigs normalised
-    to the reference, and sample metadata joined.
+    to the reference, and sample metadata joined. Imputed dosages (VCF DS or GP,
+    BGEN) are kept as DS, with hard calls (GT) derived by --hard-call-threshold.
 
     VCFS are files or quoted globs; all must list the same samples.
 
-    Example: gwas-prs ingest 'data/chr*.vcf.gz' --samples data/samples.panel --run runs/cohort
+    Examples:
+      gwas-prs ingest 'data/chr*.vcf.gz' --samples data/samples.panel --run runs/cohort
+      gwas-prs ingest 'imputed/chr*.bgen' --bgen-sample imputed/chr1.sample --run runs/ukb
+      gwas-prs ingest data/cohort.bed --run runs/plink
     """
     from gwas_prs.stages.ingest import IngestConfig, run_ingest
 
@@ -77,6 +92,8 @@ def ingest(
         reference_genome=reference_genome,
         keep_symbolic=keep_symbolic,
         skip_unknown_contigs=skip_unknown_contigs,
+        hard_call_threshold=hard_call_threshold,
+        bgen_sample=str(bgen_sample) if bgen_sample else None,
         overwrite=overwrite,
     )
     result = run_ingest(
@@ -99,12 +116,18 @@ def print_ingest_summary(result: IngestResult) -> None:
     """The ingest summary table, notes and output paths."""
     counts = result.counts
     dropped = counts.get("dropped_alleles", {})
-    rows: list[tuple[str, object]] = [
-        ("samples", counts["samples"]),
-        ("VCF records read", counts["records_read"]),
-        ("multi-allelic records split", counts["multiallelic_records"]),
-        ("ALT alleles", counts["alt_alleles"]),
-    ]
+    kind = counts.get("input_format", "vcf")
+    rows: list[tuple[str, object]] = [("samples", counts["samples"])]
+    if kind == "vcf":
+        rows += [
+            ("VCF records read", counts["records_read"]),
+            ("multi-allelic records split", counts["multiallelic_records"]),
+            ("ALT alleles", counts["alt_alleles"]),
+        ]
+    else:
+        label = {"plink": ".bim variants read", "bgen": "BGEN variants read"}.get(kind)
+        if label and counts.get("records_read") is not None:
+            rows.append((label, counts["records_read"]))
     for reason, n in dropped.items():
         rows.append((f"dropped: {reason.replace('_', ' ')} alleles", n))
     if counts.get("skipped_unknown_contig_records"):
@@ -113,6 +136,8 @@ def print_ingest_summary(result: IngestResult) -> None:
         )
     rows.append(("variants written (bi-allelic)", counts["variants"]))
     rows.append(("contigs", len(counts["variants_per_contig"])))
+    if counts.get("dosages"):
+        rows.append(("entry fields", "GT (hard calls), DS (dosages)"))
     if counts.get("samples_without_metadata") is not None:
         rows.append(("samples without metadata", counts["samples_without_metadata"]))
         rows.append(("metadata rows without a sample", counts["metadata_rows_without_sample"]))

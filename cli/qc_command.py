@@ -42,10 +42,22 @@ def qc(
         float,
         typer.Option("--min-maf", help=QC.help("min-maf")),
     ] = QC.cli_default("min-maf"),
+    max_female_xf: Annotated[
+        float,
+        typer.Option("--max-female-xf", help=QC.help("max-female-xf")),
+    ] = QC.cli_default("max-female-xf"),
+    min_male_xf: Annotated[
+        float,
+        typer.Option("--min-male-xf", help=QC.help("min-male-xf")),
+    ] = QC.cli_default("min-male-xf"),
     hwe_p: Annotated[
         float,
         typer.Option("--hwe-p", help=QC.help("hwe-p")),
     ] = QC.cli_default("hwe-p"),
+    min_info: Annotated[
+        float,
+        typer.Option("--min-info", help=QC.help("min-info")),
+    ] = QC.cli_default("min-info"),
     hwe_controls_only: Annotated[
         bool,
         typer.Option("--hwe-controls-only", help=QC.help("hwe-controls-only")),
@@ -109,6 +121,9 @@ def qc(
         min_variant_call_rate=min_variant_call_rate,
         min_maf=min_maf,
         hwe_p=hwe_p,
+        max_female_xf=max_female_xf,
+        min_male_xf=min_male_xf,
+        min_info=min_info,
         hwe_controls_only=hwe_controls_only,
         phenotypes=str(phenotypes) if phenotypes else None,
         trait=trait,

@@ -58,15 +58,29 @@ def hail_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture
 def no_jvm(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make any attempt to start Hail fail the test."""
+    """Make any attempt to start Hail fail the test.
+
+    Every stage module is imported first and its own ``start_hail`` name patched too: a
+    module first imported while patched would otherwise keep the refusing function
+    after the test (``from … import start_hail`` binds at import)."""
+    import importlib
+    import pkgutil
+    import sys
+
     import gwas_prs.engine.hail_context as hail_context
-    import gwas_prs.stages.ingest  # noqa: F401 - imported before patching, so the patch is undone after the test
+    import gwas_prs.stages
+
+    for info in pkgutil.iter_modules(gwas_prs.stages.__path__):
+        importlib.import_module(f"gwas_prs.stages.{info.name}")
+    real = hail_context.start_hail
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("this test must not start a JVM")
 
     monkeypatch.setattr(hail_context, "start_hail", refuse)
-    monkeypatch.setattr("gwas_prs.stages.ingest.start_hail", refuse)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("gwas_prs") and getattr(module, "start_hail", None) is real:
+            monkeypatch.setattr(module, "start_hail", refuse)
 
 
 @pytest.fixture(scope="session")

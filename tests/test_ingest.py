@@ -312,7 +312,7 @@ def test_count_mismatch_is_an_error_and_publishes_nothing(
         run_ingest(IngestConfig(vcfs=(str(vcf),), run_dir=str(run)))
     message = str(caught.value)
     assert message.startswith(
-        "Hail wrote 6 variants but the checked VCF text implies 7 (written vs expected per "
+        "Hail wrote 6 variants but the checked input implies 7 (written vs expected per "
         "contig: 21: 3 vs 4); nothing was published"
     ), message
     assert "\n" not in message and caught.value.exit_code == 5

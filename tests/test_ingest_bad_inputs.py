@@ -70,8 +70,8 @@ def _mismatched_samples(tmp: Path) -> list[Path]:
 
 
 def _no_gt(tmp: Path) -> list[Path]:
-    header = [*HEADER, '##FORMAT=<ID=DS,Number=1,Type=Float,Description="Dosage">']
-    return [write_vcf(tmp / "nogt.vcf", vcf_lines(header=header, fmt="DS"))]
+    header = [*HEADER, '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">']
+    return [write_vcf(tmp / "nogt.vcf", vcf_lines(header=header, fmt="DP"))]
 
 
 def _empty_file(tmp: Path) -> list[Path]:
@@ -179,7 +179,7 @@ CORPUS: list[tuple[str, Callable[[Path], list[Path]], int, str]] = [
     ("POS beyond contig end", _position_beyond_contig, 0, ":12: POS 48129896 is outside contig 21"),
     ("duplicate sample", _duplicate_sample, 0, ":5: duplicate sample ID 'S1' (columns 10 and 12)"),
     ("mismatched samples", _mismatched_samples, 1, "samples differ from"),
-    ("no GT in FORMAT", _no_gt, 0, ":7: FORMAT 'DS' does not start with GT"),
+    ("no GT or dosage in FORMAT", _no_gt, 0, ":7: FORMAT 'DP' has neither GT"),
     ("empty file", _empty_file, 0, ": the file is empty"),
     ("directory", _directory, 0, ": is a directory, not a VCF file"),
     ("non-VCF text file", _text_file, 0, ":1: missing the '##fileformat=VCF' header line"),

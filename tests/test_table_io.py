@@ -105,3 +105,18 @@ def test_frame_to_table_refuses_values_that_do_not_fit(hail_context: None, value
     with pytest.raises(InputError) as info:
         frame_to_table(frame, {"position": hl.tint32})
     assert str(info.value) == f"column 'position': {value!r} is not a whole number that fits int32"
+
+
+@pytest.mark.slow
+def test_table_to_frame_reads_nan_and_infinity(hail_context: None) -> None:
+    """Hail writes NaN (the mean of no values) as 'NaN' and ∞ as 'Infinity'; both come
+    back as floats (a PRS variant with no called genotype once crashed train)."""
+    import hail as hl
+
+    from gwas_prs.engine.table_io import table_to_frame
+
+    ht = hl.utils.range_table(3)
+    x = hl.if_else(ht.idx == 1, hl.float64(float("nan")), 1.5)
+    ht = ht.annotate(x=hl.if_else(ht.idx == 2, hl.float64(float("inf")), x))
+    values = table_to_frame(ht, {"x": ht.x})["x"].to_numpy()
+    assert values[0] == 1.5 and np.isnan(values[1]) and values[2] == np.inf

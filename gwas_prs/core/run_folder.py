@@ -57,6 +57,8 @@ PRS_CLUMPS = "clumps.tsv"
 #: the LD-based methods' weights in a prs folder (one ``weight_<method>`` column each)
 PRS_LD_METHOD_WEIGHTS = "weights_ld_methods.tsv"
 PCA_SCORES = "scores.tsv"
+#: the GWAS summary page of a gwas folder (Manhattan, QQ, N, λGC, top hits)
+GWAS_REPORT = "report.html"
 #: 2: output paths relative to the run folder's root (1: as given on the command line)
 MANIFEST_VERSION = 2
 #: Stage order; re-running a stage marks every later stage ``stale``.
@@ -147,6 +149,10 @@ class RunFolder:
     def gwas_dir(self, trait: str) -> str:
         """``gold/gwas/TRAIT/`` (gwas)."""
         return self.path("gold", "gwas", trait)
+
+    def gwas_report(self, trait: str) -> str:
+        """``gold/gwas/TRAIT/report.html``: the GWAS summary page (gwas)."""
+        return self.path("gold", "gwas", trait, GWAS_REPORT)
 
     def prs_dir(self, trait: str) -> str:
         """``gold/prs/TRAIT/`` (prs)."""

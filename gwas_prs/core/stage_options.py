@@ -193,6 +193,17 @@ INGEST = StageOptions(
         False,
         help="Drop records on contigs the reference lacks instead of failing.",
     ),
+    StageOption(
+        "hard-call-threshold",
+        "float",
+        0.1,
+        help="For dosage input (VCF DS/GP, BGEN, a MatrixTable with DS): a dosage within this distance of 0, 1 or 2 becomes that hard call (GT), others a missing call, as plink2's --hard-call-threshold. Hard calls feed KING, LD pruning, heterozygosity and HWE; association, scoring and LD use the dosages.",
+    ),
+    StageOption(
+        "bgen-sample",
+        "path",
+        help="Oxford .sample file of BGEN input (IDs from its ID_2 column, plink2's IID) [default: FILE.sample next to the first .bgen, else the IDs stored in the BGEN].",
+    ),
 )
 
 QC = StageOptions(
@@ -208,6 +219,18 @@ QC = StageOptions(
         "float",
         3.0,
         help="Drop heterozygosity (F) outliers beyond this many SDs of the mean.",
+    ),
+    StageOption(
+        "max-female-xf",
+        "float",
+        0.2,
+        help="Sex check (chrX present): a chrX inbreeding F below this is imputed female (plink2 --check-sex max-female-xf).",
+    ),
+    StageOption(
+        "min-male-xf",
+        "float",
+        0.8,
+        help="Sex check (chrX present): a chrX inbreeding F above this is imputed male (plink2 --check-sex min-male-xf); between the two thresholds the sex is left undetermined.",
     ),
     StageOption(
         "min-variant-call-rate",
@@ -226,6 +249,12 @@ QC = StageOptions(
         "float",
         1e-6,
         help="Drop variants with an HWE exact mid-p value below this (like plink2 --hwe P midp).",
+    ),
+    StageOption(
+        "min-info",
+        "float",
+        0.0,
+        help="Drop imputed variants with a lower imputation quality: the VCF's INFO/R2 (minimac, TOPMed, Michigan) or INFO/INFO (IMPUTE), else the MaCH r² of the dosages (BGEN; as plink2 --mach-r2-filter). 0 keeps all; 0.3 or 0.8 are common choices.",
     ),
     StageOption(
         "hwe-controls-only",
@@ -318,6 +347,16 @@ GWAS = StageOptions(
             "same fallback with Hail's penalised likelihood-ratio test), wald, lrt or score."
         ),
         choices=("firth", "firth-lrt", "wald", "lrt", "score"),
+    ),
+    StageOption(
+        "xchr-model",
+        "int",
+        2,
+        help=(
+            "Non-PAR chrX: a male's genotype coded 0/2 (2, plink2's default) or 0/1 (1, as "
+            "plink 1.9); chrX is tested on the samples with a reported sex, with sex as a "
+            "covariate. prs scores chrX as plink2 --score does by default (males 0/2)."
+        ),
     ),
     StageOption("split-seed", "int", 42, help="Seed of the discovery/target split."),
 )

@@ -85,7 +85,11 @@ def table_to_frame(ht: hl.Table, columns: Mapping[str, hl.expr.Expression]) -> p
                 sep="\t",
                 dtype={n: _pandas_dtype(t) for n, t in types.items() if t != hl.tbool},
                 keep_default_na=False,
-                na_values={n: ["NA"] for n in types},
+                # Hail writes a float NaN (e.g. the mean of nothing) as "NaN": read it as NaN
+                na_values={
+                    n: ["NA", "NaN"] if t in (hl.tfloat32, hl.tfloat64) else ["NA"]
+                    for n, t in types.items()
+                },
                 float_precision="round_trip",
                 quoting=csv.QUOTE_NONE,  # Hail writes values as they are
             )

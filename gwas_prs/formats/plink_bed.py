@@ -52,12 +52,15 @@ def export_bed(
 
     Rows in ``mt``'s order, samples in column order (.fam IID = the column key);
     .bim columns: contig, ``varid`` (a row expression of ``mt``, default the
-    variant string), cM, position, ALT (A1), REF (A2). One Hail pass.
+    variant string), cM, position, ALT (A1), REF (A2). A haploid call (a male's
+    non-PAR X) is written homozygous, as PLINK reads it. One Hail pass.
     """
     import hail as hl
 
     slim = mt.select_rows(_varid=hl.variant_str(mt.locus, mt.alleles) if varid is None else varid)
-    slim = slim.select_cols().select_entries("GT")
+    gt = slim.GT
+    slim = slim.select_entries(GT=hl.if_else(gt.ploidy == 1, hl.call(gt[0], gt[0]), gt))
+    slim = slim.select_cols()
     hl.export_plink(
         slim,
         "file://" + os.path.abspath(prefix),  # "file://" + a relative path is no URI

@@ -508,6 +508,7 @@ def scan_vcf(
         ranges: dict[str, tuple[int, int]] = {}
         gt_cache: dict[tuple[bytes, int], str | None] = {}
         last_format = b""
+        has_gt = True
         # duplicate records: the (REF, ALT) seen at the current position, with their line
         current_contig: str | None = None
         current_pos = 0
@@ -572,13 +573,16 @@ def scan_vcf(
                     f"{reference.name}); check --reference-genome",
                 )
             if fmt_b != last_format:
-                if fmt_b.split(b":", 1)[0] != b"GT":
+                keys = fmt_b.split(b":")
+                has_gt = keys[0] == b"GT"
+                if not has_gt and b"DS" not in keys and b"GP" not in keys:
                     shown = fmt_b.decode("utf-8", "replace")
                     raise _fail(
                         path,
                         line_no,
-                        f"FORMAT '{shown}' does not start with GT; gwas-prs needs hard-called "
-                        "genotypes (GT first, as the VCF specification requires)",
+                        f"FORMAT '{shown}' has neither GT (first, as the VCF specification "
+                        "requires) nor a dosage field DS or GP; gwas-prs needs hard calls "
+                        "or imputed dosages",
                     )
                 last_format = fmt_b
             if not _REF_OK(ref_b):
@@ -594,7 +598,7 @@ def scan_vcf(
                 problem = _alt_problem(alt_b)
                 if problem is not None:
                     raise _fail(path, line_no, problem)
-            if not gt_checked:
+            if not gt_checked and has_gt:
                 # the distinct GT values of the line, each checked once (cached)
                 fields = rest.rstrip(b"\r\n").split(b"\t")
                 if fmt_b == b"GT":

@@ -1,6 +1,7 @@
 """The ``train`` report: HTML tables from ``metrics.json`` (:func:`summary_html`) and bokeh
-figures. Each function takes aggregated data and returns HTML or a figure;
-:func:`gwas_prs.reports.gwas.save_html` writes them."""
+figures (two per row, legends under the plots, each model in its colour of
+:data:`gwas_prs.reports.palette.MODEL_COLOURS`). Each function takes aggregated data and
+returns HTML or a figure; :func:`gwas_prs.reports.gwas.save_html` writes them."""
 
 from __future__ import annotations
 
@@ -10,56 +11,88 @@ from typing import Any
 
 import pandas as pd
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f", "#d62728", "#9467bd")
+from gwas_prs.reports import palette
+from gwas_prs.reports.html import MISSING
+
+#: Width of each of the two figures of a row (two fill the page)
+FIGURE_WIDTH = 660
 
 
-def roc_figure(curves: Mapping[str, pd.DataFrame], title: str) -> Any:
-    """ROC curves: ``curves[label]`` has ``fpr`` and ``tpr``; the label should carry the AUC."""
+def _colour(colours: Mapping[str, str] | None, label: str, index: int) -> str:
+    if colours and label in colours:
+        return colours[label]
+    return palette.OTHER_COLOURS[index % len(palette.OTHER_COLOURS)]
+
+
+def _legend_below(fig: Any) -> None:
+    """The legend under the plot, off the curves (two columns)."""
+    legend = fig.legend[0]
+    legend.ncols = 2
+    legend.label_text_font_size = "9pt"
+    legend.spacing = 2
+    legend.click_policy = "hide"
+    fig.add_layout(legend, "below")
+
+
+def roc_figure(
+    curves: Mapping[str, pd.DataFrame], title: str, colours: Mapping[str, str] | None = None
+) -> Any:
+    """ROC curves: ``curves[label]`` has ``fpr`` and ``tpr``; the label should carry the AUC;
+    ``colours`` maps a label to its model's colour (:func:`palette.model_colour`)."""
     from bokeh.plotting import figure
 
     fig = figure(
-        title=title, width=520, height=480, x_axis_label="false positive rate",
+        title=title, width=FIGURE_WIDTH, height=620, x_axis_label="false positive rate",
         y_axis_label="true positive rate", x_range=(0, 1), y_range=(0, 1),
     )  # fmt: skip
-    fig.line([0, 1], [0, 1], line_dash="dashed", color="#bbbbbb")
-    for colour, (label, points) in zip(PALETTE, curves.items(), strict=False):
-        fig.line(points["fpr"].tolist(), points["tpr"].tolist(), legend_label=label, color=colour,
-                 line_width=2)  # fmt: skip
-    fig.legend.location = "bottom_right"
+    fig.line([0, 1], [0, 1], line_dash="dashed", color=palette.REFERENCE_LINE)
+    for index, (label, points) in enumerate(curves.items()):
+        fig.line(points["fpr"].tolist(), points["tpr"].tolist(), legend_label=label,
+                 color=_colour(colours, label, index), line_width=2)  # fmt: skip
+    _legend_below(fig)
     return fig
 
 
-def pr_figure(curves: Mapping[str, pd.DataFrame], prevalence: float, title: str) -> Any:
-    """Precision–recall curves (``recall``, ``precision``) with the prevalence as the chance line."""
+def pr_figure(
+    curves: Mapping[str, pd.DataFrame],
+    prevalence: float,
+    title: str,
+    colours: Mapping[str, str] | None = None,
+) -> Any:
+    """Precision–recall curves (``recall``, ``precision``) with the prevalence as the chance
+    line; the legend sits under the plot (it covered the curves at the top right)."""
     from bokeh.plotting import figure
 
     fig = figure(
-        title=title, width=520, height=480, x_axis_label="recall", y_axis_label="precision",
-        x_range=(0, 1), y_range=(0, 1.02),
+        title=title, width=FIGURE_WIDTH, height=620, x_axis_label="recall",
+        y_axis_label="precision", x_range=(0, 1), y_range=(0, 1.02),
     )  # fmt: skip
-    fig.line([0, 1], [prevalence, prevalence], line_dash="dashed", color="#bbbbbb")
-    for colour, (label, points) in zip(PALETTE, curves.items(), strict=False):
+    fig.line([0, 1], [prevalence, prevalence], line_dash="dashed", color=palette.REFERENCE_LINE)
+    for index, (label, points) in enumerate(curves.items()):
         fig.line(points["recall"].tolist(), points["precision"].tolist(), legend_label=label,
-                 color=colour, line_width=2)  # fmt: skip
-    fig.legend.location = "top_right"
+                 color=_colour(colours, label, index), line_width=2)  # fmt: skip
+    _legend_below(fig)
     return fig
 
 
-def calibration_figure(bins: Mapping[str, pd.DataFrame], title: str) -> Any:
+def calibration_figure(
+    bins: Mapping[str, pd.DataFrame], title: str, colours: Mapping[str, str] | None = None
+) -> Any:
     """Reliability diagram: per model, ``mean_predicted`` vs ``observed`` per bin (size ~ ``n``)."""
     from bokeh.plotting import figure
 
     fig = figure(
-        title=title, width=520, height=480, x_axis_label="mean predicted risk",
+        title=title, width=FIGURE_WIDTH, height=620, x_axis_label="mean predicted risk",
         y_axis_label="observed fraction of cases", x_range=(0, 1), y_range=(0, 1),
     )  # fmt: skip
-    fig.line([0, 1], [0, 1], line_dash="dashed", color="#bbbbbb")
-    for colour, (label, frame) in zip(PALETTE, bins.items(), strict=False):
+    fig.line([0, 1], [0, 1], line_dash="dashed", color=palette.REFERENCE_LINE)
+    for index, (label, frame) in enumerate(bins.items()):
         x = frame["mean_predicted"].tolist()
         y = frame["observed"].tolist()
+        colour = _colour(colours, label, index)
         fig.line(x, y, color=colour, legend_label=label)
         fig.scatter(x, y, color=colour, size=7, legend_label=label)
-    fig.legend.location = "top_left"
+    _legend_below(fig)
     return fig
 
 
@@ -69,16 +102,17 @@ def importance_figure(importance: pd.DataFrame, title: str, top: int = 20) -> An
 
     shown = importance.head(top).iloc[::-1]
     fig = figure(
-        title=title, width=520, height=max(240, 22 * len(shown) + 80),
+        title=title, width=FIGURE_WIDTH, height=max(300, 24 * len(shown) + 100),
         y_range=shown["feature"].tolist(), x_axis_label="share of total gain",
     )  # fmt: skip
-    fig.hbar(y=shown["feature"].tolist(), right=shown["share"].tolist(), height=0.7)
+    fig.hbar(y=shown["feature"].tolist(), right=shown["share"].tolist(), height=0.7,
+             color=palette.PRIMARY)  # fmt: skip
     return fig
 
 
 # --- tables ----------------------------------------------------------------------
 
-_TABLE = "<table border='1' cellpadding='4' style='border-collapse:collapse'>"
+_TABLE = "<table class='report'>"
 
 
 def _ci(metric: Mapping[str, float]) -> str:
@@ -146,11 +180,16 @@ def models_table_html(metrics: Mapping[str, Any]) -> str:
         cal = m.get("calibration")
         rows.append(
             _row(
-                [label, escape(str(m.get("fitted_on", ""))), _ci(m["roc_auc"]), _ci(m["pr_auc"])]
+                [
+                    label,
+                    escape(str(m.get("fitted_on") or MISSING)),
+                    _ci(m["roc_auc"]),
+                    _ci(m["pr_auc"]),
+                ]
                 + (
                     [f"{cal['brier']:.3f}", f"{cal['intercept']:.2f}", f"{cal['slope']:.2f}"]
                     if cal
-                    else ["", "", ""]
+                    else [MISSING, MISSING, MISSING]
                 )
             )
         )

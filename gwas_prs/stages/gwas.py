@@ -10,8 +10,9 @@
    linear regression pass; each binary trait's logistic pass), on the discovery
    samples only, with the covariates and the first ``n_pcs`` PCs;
 4. writes ``RUN/gold/gwas/TRAIT/``: ``sumstats.tsv.gz`` (GWAS-SSF) with its
-   ``-meta.yaml`` sidecar, ``sumstats.ht`` (for ``prs``), ``manhattan.html``,
-   ``qq.html``, ``top_hits.tsv``.
+   ``-meta.yaml`` sidecar, ``sumstats.ht`` (for ``prs``), ``report.html`` (the summary
+   page: N, λGC, Manhattan and QQ plots, top hits), ``manhattan.html``, ``qq.html``,
+   ``top_hits.tsv``.
 
 Each trait is its own manifest stage (``gwas:TRAIT``).
 """
@@ -32,6 +33,7 @@ from gwas_prs import __version__
 from gwas_prs.core import storage
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.run_folder import (
+    GWAS_REPORT,
     InputFile,
     RunFolder,
     check_can_write,
@@ -65,6 +67,7 @@ class GwasConfig:
     covariates: tuple[str, ...] = GWAS.default("covariates")
     n_pcs: int = GWAS.default("n-pcs")
     test: str = GWAS.default("test")
+    xchr_model: int = GWAS.default("xchr-model")
     split_seed: int = GWAS.default("split-seed")
     overwrite: bool = False
 
@@ -74,6 +77,11 @@ class GwasConfig:
         if len(set(self.traits)) != len(self.traits):
             raise InputError(f"--trait given twice: {', '.join(self.traits)}")
         GWAS.check_choice("test", self.test)
+        if self.xchr_model not in (1, 2):
+            raise InputError(
+                f"--xchr-model {self.xchr_model}: choose 2 (males 0/2, plink2's default) or 1 "
+                "(males 0/1)"
+            )
         if self.n_pcs < 0:
             raise InputError(f"--n-pcs {self.n_pcs}: must be 0 or more")
         clash = set(self.traits) & set(self.covariates)
@@ -288,6 +296,7 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
         "covariates": list(config.covariates),
         "n_pcs": config.n_pcs,
         "test": config.test,
+        "xchr_model": config.xchr_model,
         "split_seed": config.split_seed,
         "split_groups": group,
     }
@@ -322,6 +331,7 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
                 [*config.covariates, *pc_names],
                 test=config.test,
                 silver=kept_silver_bed(run, hail),  # mt's rows are silver's rows
+                xchr_model=config.xchr_model,
             )
             association_s = time.monotonic() - t  # the numpy Wald fits run here
             for trait in config.traits:
@@ -348,7 +358,8 @@ def _write_trait(
     import hail as hl
 
     from gwas_prs.formats.sumstats import SumstatsMetadata, write_gwas_ssf
-    from gwas_prs.reports.gwas import manhattan_figure, qq_figure, save_html, thin_for_plot
+    from gwas_prs.reports.gwas import gwas_report, manhattan_figure, qq_figure, thin_for_plot
+    from gwas_prs.reports.html import write_html
 
     final = run.gwas_dir(trait)
     tmp = stage.temporary_path(final)
@@ -393,15 +404,35 @@ def _write_trait(
     top = frame.sort_values("p_value").head(10)
     storage.write_text_atomic(storage.join(tmp, "top_hits.tsv"), top.to_csv(sep="\t", index=False))
     plotted = thin_for_plot(frame)
-    save_html(
-        [manhattan_figure(plotted, f"{trait}: Manhattan plot")],
+    p_values = frame["p_value"].to_numpy()
+    n, cases, controls = metadata.sample_size, metadata.case_count, metadata.control_count
+    test = "linear regression" if not binary else f"logistic regression ({parameters['test']})"
+    facts = {
+        "test": test + (f"; {n_firth:,} variants re-fitted with Firth" if n_firth else ""),
+        "covariates": ", ".join(parameters["covariates"]) or "none",
+        "principal components": parameters["n_pcs"],
+        "genome build": metadata.genome_assembly,
+    }
+    write_html(
+        gwas_report(
+            plotted, p_values, trait=trait, lambda_gc=lam, n=n, cases=cases, controls=controls,
+            top=top, binary=binary, facts=facts,
+        ),
+        storage.join(tmp, GWAS_REPORT),
+        f"{trait} GWAS summary",
+    )  # fmt: skip
+    write_html(
+        manhattan_figure(
+            plotted, f"{trait}: Manhattan plot", n=n, cases=cases, controls=controls,
+            lambda_gc=lam,
+        ),
         storage.join(tmp, "manhattan.html"),
-        f"{trait} GWAS",
-    )
-    save_html(
-        [qq_figure(frame["p_value"].to_numpy(), f"{trait}: QQ plot", lam)],
+        f"{trait} Manhattan plot",
+    )  # fmt: skip
+    write_html(
+        qq_figure(p_values, f"{trait}: QQ plot", lam, n=n),
         storage.join(tmp, "qq.html"),
-        f"{trait} QQ",
+        f"{trait} QQ plot",
     )
     stage.publish(tmp, final, "gwas")
     counts = {

@@ -15,32 +15,37 @@ The bronze MatrixTable (``RUN/bronze/genotypes.mt``) has
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gwas_prs import __version__
 from gwas_prs.core import storage
-from gwas_prs.core.errors import ComputationError, InputError
+from gwas_prs.core.errors import InputError
 from gwas_prs.core.reference import ReferenceContigs, reference_contigs
 from gwas_prs.core.run_folder import InputFile, RunFolder, check_can_write, stage_run
 from gwas_prs.core.stage_options import INGEST
 from gwas_prs.engine.hail_context import HailConfig, start_hail, usable_cores
 from gwas_prs.engine.hail_errors import hail_errors_as_computation_errors
 from gwas_prs.engine.switch import current_engine, stage_runner
+from gwas_prs.formats.genotype_import import alt_dosages_expr, select_genotype_entries
 from gwas_prs.formats.sample_metadata import (
     SampleMatch,
     SampleMetadata,
     match_samples,
     read_sample_metadata,
-    sample_metadata_table,
 )
 from gwas_prs.formats.vcf_validation import VcfScan, check_unchanged, validate_vcfs
+from gwas_prs.stages.ingest_config import IngestConfig, IngestResult
+from gwas_prs.stages.ingest_files import (
+    check_written_counts,
+    classify_inputs,
+    finish_bronze,
+    ingest_genotype_files,
+    split_and_drop_alleles,
+)
 
 if TYPE_CHECKING:
     import hail as hl
@@ -49,34 +54,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz")
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    """Parameters of the ingest stage (see ``gwas-prs ingest --help``)."""
-
-    vcfs: tuple[str, ...]
-    run_dir: str
-    samples_file: str | None = None
-    sample_id_column: str | None = INGEST.default("sample-id-column")
-    reference_genome: str = INGEST.default("reference-genome")
-    keep_symbolic: bool = INGEST.default("keep-symbolic")
-    skip_unknown_contigs: bool = INGEST.default("skip-unknown-contigs")
-    overwrite: bool = False
-    validation_workers: int | None = None
-
-
-@dataclass
-class IngestResult:
-    """What :func:`run_ingest` did."""
-
-    run_dir: str
-    output: str
-    samples: int
-    counts: dict[str, Any] = field(default_factory=dict)
-    wall_time_s: float = 0.0
-    notes: list[str] = field(default_factory=list)
-    log_path: str | None = None
 
 
 def expand_vcf_paths(patterns: Sequence[str]) -> list[str]:
@@ -110,18 +87,6 @@ def expand_vcf_paths(patterns: Sequence[str]) -> list[str]:
     if not paths:
         raise InputError("no VCF given; pass one or more .vcf/.vcf.gz/.vcf.bgz files or globs")
     return paths
-
-
-def is_dropped_allele_expr(allele: hl.expr.StringExpression) -> hl.expr.BooleanExpression:
-    """True for alleles ingest drops by default: symbolic (``<CN0>``, ``<DEL>``),
-    the spanning deletion ``*`` and breakends (``N[1:123[``).
-
-    Parameters
-    ----------
-    allele : :class:`hail.StringExpression`
-    """
-
-    return allele.startswith("<") | (allele == "*") | allele.contains("[") | allele.contains("]")
 
 
 #: Compressed bytes per partition below which ingest does not ask for more partitions.
@@ -167,44 +132,6 @@ def import_vcfs(
     )
 
 
-def split_and_drop_alleles(
-    mt: hl.MatrixTable, *, keep_symbolic: bool = False, needs_split: bool = True
-) -> hl.MatrixTable:
-    """Split multi-allelic sites, then drop symbolic/star/breakend and ALT-less rows.
-
-    Returns a MatrixTable whose rows are all bi-allelic, with ``a_index`` and
-    ``was_split`` from :func:`hail.split_multi_hts`.
-
-    ``needs_split=False`` (the validation pass found every record bi-allelic
-    with REF or ALT a single base, so the split would change nothing) skips
-    :func:`hail.split_multi_hts` and sets ``a_index = 1``, ``was_split = False``
-    directly: the split reads the data twice (variants whose position moves
-    under ``min_rep`` are re-sorted) and rewrites every genotype.
-    """
-    import hail as hl
-
-    mt = mt.filter_rows(hl.len(mt.alleles) >= 2)
-    if needs_split:
-        mt = hl.split_multi_hts(mt, keep_star=keep_symbolic)
-    else:
-        mt = mt.annotate_rows(a_index=1, was_split=False)
-    if not keep_symbolic:
-        mt = mt.filter_rows(~is_dropped_allele_expr(mt.alleles[1]))
-    return mt
-
-
-def annotate_sample_metadata(mt: hl.MatrixTable, metadata: SampleMetadata) -> hl.MatrixTable:
-    """Join metadata columns onto ``mt``'s columns (missing where a sample has none)."""
-    table = sample_metadata_table(metadata)
-    reserved = set(mt.col) | {"s"}
-    clashes = [f for f in metadata.fields if f in reserved]
-    if clashes:
-        raise InputError(
-            f"{metadata.path}: column(s) {', '.join(clashes)} clash with genotype fields; rename them"
-        )
-    return mt.annotate_cols(**table[mt.s])
-
-
 def build_bronze(
     vcf_paths: Sequence[str],
     reference: ReferenceContigs,
@@ -215,9 +142,13 @@ def build_bronze(
     needs_split: bool = True,
     min_partitions: int | None = None,
     skip_unknown_contigs: bool = False,
+    hard_call_threshold: float = INGEST.default("hard-call-threshold"),
 ) -> hl.MatrixTable:
-    """The bronze MatrixTable (not written): import, split, drop, join metadata, stamp."""
-    import hail as hl
+    """The bronze MatrixTable (not written): import, split, drop, join metadata, stamp.
+
+    A VCF with ``DS`` or ``GP`` gets the entries ``DS`` (ALT dosage of each split
+    ALT) and ``GT`` derived from it (:mod:`gwas_prs.formats.genotype_import`); a VCF
+    with GT only keeps its entry fields."""
 
     mt = import_vcfs(
         vcf_paths,
@@ -225,14 +156,31 @@ def build_bronze(
         min_partitions=min_partitions,
         skip_unknown_contigs=skip_unknown_contigs,
     )
-    mt = split_and_drop_alleles(mt, keep_symbolic=keep_symbolic, needs_split=needs_split)
-    if metadata is not None:
-        mt = annotate_sample_metadata(mt, metadata)
-    return mt.annotate_globals(
-        gwas_prs=hl.struct(
-            stage="ingest", version=__version__, parameters=json.dumps(parameters, sort_keys=True)
-        )
+    mt = vcf_genotypes(
+        mt,
+        keep_symbolic=keep_symbolic,
+        needs_split=needs_split,
+        hard_call_threshold=hard_call_threshold,
     )
+    return finish_bronze(mt, metadata, parameters)
+
+
+def vcf_genotypes(
+    mt: hl.MatrixTable,
+    *,
+    keep_symbolic: bool = False,
+    needs_split: bool = True,
+    hard_call_threshold: float = INGEST.default("hard-call-threshold"),
+) -> hl.MatrixTable:
+    """An imported VCF split and cleaned (:func:`split_and_drop_alleles`); with ``DS``
+    or ``GP``, its entries become ``GT`` (derived) and ``DS`` (each split ALT's dosage)."""
+    dosages = alt_dosages_expr(mt)
+    if dosages is not None:  # per-ALT dosages, picked for each ALT after the split
+        mt = mt.select_entries(*(["GT"] if "GT" in mt.entry else []), _alt_ds=dosages)
+    mt = split_and_drop_alleles(mt, keep_symbolic=keep_symbolic, needs_split=needs_split)
+    if dosages is not None:
+        mt = select_genotype_entries(mt, mt._alt_ds[mt.a_index - 1], hard_call_threshold)
+    return mt
 
 
 def _summarise_scans(scans: Sequence[VcfScan]) -> dict[str, Any]:
@@ -284,13 +232,15 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
             f"{run.root}: ingest into gs:// run folders runs on Dataproc ('gwas-prs dataproc submit')"
         )
     reference = reference_contigs(config.reference_genome)
+    config.validate()
     paths = expand_vcf_paths(config.vcfs)
+    kind = classify_inputs(paths)
     remote_inputs = [p for p in paths if storage.is_remote(p)]
     if remote_inputs and (hail or HailConfig()).resolved_master().startswith("local"):
         from gwas_prs.engine.gcs_connector import check_gcs_connector
 
         check_gcs_connector(remote_inputs[0], hail.spark_conf if hail else {})
-    for path in paths:
+    for path in paths if kind == "vcf" else ():
         if not path.endswith(VCF_SUFFIXES) and not storage.is_remote(path) and os.path.isfile(path):
             logger.warning("%s: unexpected file name (expected %s)", path, ", ".join(VCF_SUFFIXES))
     metadata = (
@@ -299,6 +249,8 @@ def run_ingest(config: IngestConfig, hail: HailConfig | None = None) -> IngestRe
         else None
     )
     check_can_write(run, "ingest", [run.bronze_mt], overwrite=config.overwrite)
+    if kind != "vcf":
+        return ingest_genotype_files(config, hail, run, reference, paths, kind, metadata, started)
 
     # the BGZF copies Hail imports (see gwas_prs.formats.vcf_validation); removed on every exit
     convert_dir = storage.join(run.tmp, f"bgzf-{os.getpid()}")
@@ -337,34 +289,6 @@ def _scan_notes(scans: Sequence[VcfScan]) -> list[str]:
                 "Hail sorts them, but duplicate records were only looked for on neighbouring lines"
             )
     return notes
-
-
-def _check_counts(
-    per_contig: dict[str, int], expected: dict[str, int], log_path: str | None
-) -> None:
-    """Hail must have written exactly the rows the check counted, per contig.
-
-    Raises
-    ------
-    ComputationError
-        Naming the totals and the first contigs that differ.
-    """
-    written = {k: v for k, v in per_contig.items() if v}
-    wanted = {k: v for k, v in expected.items() if v}
-    if written == wanted:
-        return
-    differing = [
-        f"{contig}: {written.get(contig, 0)} vs {wanted.get(contig, 0)}"
-        for contig in sorted(set(written) | set(wanted))
-        if written.get(contig, 0) != wanted.get(contig, 0)
-    ]
-    shown = ", ".join(differing[:3]) + (", …" if len(differing) > 3 else "")
-    log_hint = f" — see the Hail log {log_path}" if log_path else ""
-    raise ComputationError(
-        f"Hail wrote {sum(written.values())} variants but the checked VCF text implies "
-        f"{sum(wanted.values())} (written vs expected per contig: {shown}); nothing was "
-        f"published{log_hint}"
-    )
 
 
 def _validate_and_import(
@@ -416,6 +340,7 @@ def _validate_and_import(
         "reference_genome": reference.name,
         "keep_symbolic": config.keep_symbolic,
         "skip_unknown_contigs": config.skip_unknown_contigs,
+        "hard_call_threshold": config.hard_call_threshold,
     }
     # size and SHA-256 of the bytes the check read: those of the copy Hail imports, or
     # (BGZF read in place) fingerprinted again after the import
@@ -468,6 +393,7 @@ def _validate_and_import(
                 needs_split=needs_split,
                 min_partitions=min_partitions,
                 skip_unknown_contigs=config.skip_unknown_contigs,
+                hard_call_threshold=config.hard_call_threshold,
             )
             mt.write(tmp_mt, overwrite=True)
             written = hl.read_matrix_table(tmp_mt)
@@ -492,13 +418,14 @@ def _validate_and_import(
                 else None,
                 "partitions": n_partitions,
                 "multiallelic_split": needs_split,
+                "dosages": "DS" in written.entry,
                 "validation_s": round(validation_s, 3),
                 "import_write_s": round(import_s, 3),
             }
         )
         # nothing is published unless Hail read what was checked and wrote what was counted
         check_unchanged(scans)
-        _check_counts(
+        check_written_counts(
             {str(k): int(v) for k, v in per_contig.items()},
             scan_counts["expected_variants_per_contig"],
             log_path,

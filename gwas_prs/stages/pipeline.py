@@ -98,6 +98,8 @@ def _ingest_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
         reference_genome=s["reference_genome"],
         keep_symbolic=s["keep_symbolic"],
         skip_unknown_contigs=s["skip_unknown_contigs"],
+        hard_call_threshold=s["hard_call_threshold"],
+        bgen_sample=s["bgen_sample"],
         overwrite=overwrite,
     )
 
@@ -110,8 +112,10 @@ def _ingest_run(config: Any, hail: HailConfig) -> Any:
 
 def _ingest_inputs(p: Pipeline, trait: str | None) -> list[str]:
     from gwas_prs.stages.ingest import expand_vcf_paths
+    from gwas_prs.stages.ingest_files import input_files
 
-    return [*expand_vcf_paths(p.vcfs), *([p.samples] if p.samples else [])]
+    files = input_files(expand_vcf_paths(p.vcfs), p.stages["ingest"]["bgen_sample"])
+    return [*files, *([p.samples] if p.samples else [])]
 
 
 def _qc_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
@@ -179,6 +183,7 @@ def _gwas_config(p: Pipeline, trait: str | None, overwrite: bool) -> Any:
         covariates=tuple(s["covariates"]),
         n_pcs=s["n_pcs"],
         test=s["test"],
+        xchr_model=s["xchr_model"],
         split_seed=s["split_seed"],
         overwrite=overwrite,
     )

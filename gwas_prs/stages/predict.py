@@ -198,10 +198,12 @@ def _score(
     """Raw PRS per threshold and projected PCs of the new samples (Hail)."""
     import hail as hl
 
-    from gwas_prs.stages.ingest import import_vcfs, split_and_drop_alleles
+    from gwas_prs.methods.dosage import alt_dosage_expr
+    from gwas_prs.stages.ingest import import_vcfs, vcf_genotypes
 
     mt_path = storage.join(scratch, "genotypes.mt")
-    split_and_drop_alleles(import_vcfs(paths, reference)).select_entries("GT").write(mt_path)
+    imported = vcf_genotypes(import_vcfs(paths, reference))  # GT, and DS for imputed VCFs
+    imported.select_entries(*[f for f in ("GT", "DS") if f in imported.entry]).write(mt_path)
     mt = hl.read_matrix_table(mt_path).select_rows().select_cols()
     rows = mt.rows().to_pandas()
     logger.info("predict: imported %d variants of %d samples", len(rows), mt.count_cols())
@@ -245,7 +247,7 @@ def _score(
     row = prs_ht[mt.row_key]
     scored = mt.annotate_rows(_w=row.weights, _alt=row.effect_is_alt, _af=row.effect_af)
     scored = scored.filter_rows(hl.is_defined(scored._w))
-    n_alt = hl.float64(scored.GT.n_alt_alleles())
+    n_alt = alt_dosage_expr(scored)  # the dosage of an imputed VCF, else the hard call
     dosage = hl.or_else(hl.if_else(scored._alt, n_alt, 2.0 - n_alt), 2.0 * scored._af)
     prs_cols = scored.annotate_cols(_prs=hl.agg.array_sum(scored._w * dosage)).cols()
     # PCs: every saved variant once (pc_project counts them), oriented like the new VCF

@@ -8,7 +8,10 @@
    ``p <= t``); or from a PGS Catalog scoring file (``--weights``), harmonised
    to the cohort's alleles (:func:`gwas_prs.formats.pgs_catalog.harmonise`);
 2. scores every target sample (``train``/``validation``/``test``) for every
-   threshold in one pass (:func:`gwas_prs.methods.prs.scoring.polygenic_scores`);
+   threshold in one pass (:func:`gwas_prs.methods.prs.scoring.polygenic_scores`),
+   with the fine grid of the report's high-resolution threshold plot
+   (:func:`gwas_prs.methods.prs.evaluation.high_resolution_thresholds`; only the
+   ``--thresholds`` go to ``scores.tsv``);
 3. picks the threshold with the best incremental R²/AUC over covariates + PCs on
    ``validation`` and reports it on ``test`` (:mod:`gwas_prs.methods.prs.evaluation`);
 4. writes ``RUN/gold/prs/TRAIT/``: ``clumps.tsv``, ``weights.txt.gz`` (PGS
@@ -71,6 +74,7 @@ from gwas_prs.formats.silver_bed import (
     write_silver_bed,
 )
 from gwas_prs.methods.prs.clumping import ClumpParameters, candidates_frame, clump_frame
+from gwas_prs.methods.prs.evaluation import high_resolution_thresholds
 from gwas_prs.methods.prs.ld_methods import (
     LD_METHODS,
     METHODS,
@@ -110,6 +114,7 @@ from gwas_prs.stages.prs_ld_methods import (
     write_ld_method_weights,
 )
 from gwas_prs.stages.prs_reporting import (
+    evaluate_high_resolution,
     evaluate_scores,
     scores_by_ancestry,
     write_ancestry_adjusted,
@@ -255,6 +260,12 @@ def run_prs(config: PrsConfig, hail: HailConfig | None = None) -> PrsResult:
         phenotypes_file = config.phenotypes_file or run.resolve(gwas.parameters["phenotypes_file"])
         covariates = tuple(gwas.parameters.get("covariates", []))
         n_pcs = int(gwas.parameters.get("n_pcs", 10))
+        if int(gwas.parameters.get("xchr_model", 2)) == 1:
+            logger.warning(
+                "gwas ran with --xchr-model 1 (males 0/1); the scores count a male's non-PAR "
+                "X allele as two copies (plink2 --score's default), so chrX weights of "
+                "males are doubled: rerun gwas with --xchr-model 2 for a consistent score"
+            )
     pheno = read_phenotypes(phenotypes_file, (config.trait,), covariates)
     external = None
     if config.weights_file:
@@ -499,11 +510,14 @@ def _run_prs(
                 run, config, external, base, roles, tmp, hail
             )
         t = time.monotonic()
-        score_frame = pd.DataFrame(
+        # the configured thresholds, and the high-resolution grid around them (report only)
+        grid = _scored_thresholds(config) if external is None else thresholds
+        all_scores = pd.DataFrame(
             np.vstack(list(scored["scores"])),
             index=scored.index,
-            columns=[f"prs_{t:g}" for t in thresholds],
+            columns=[f"prs_{t:g}" for t in grid],
         )
+        score_frame = all_scores[[f"prs_{t:g}" for t in thresholds]].copy()
         pcs = read_pcs(run, n_pcs)
         ld_metrics: dict[str, Any] = {}
         if ld is not None:
@@ -515,6 +529,11 @@ def _run_prs(
         score_frame.index.name = "sample_id"
         storage.write_text_atomic(storage.join(tmp, PRS_SCORES), score_frame.to_csv(sep="\t"))
         metrics = evaluate_scores(config.trait, pheno, covariates, pcs, score_frame, thresholds)
+        high_resolution = counts.pop("variants_per_threshold_high_resolution", None)
+        if high_resolution is not None:
+            metrics["high_resolution_validation"] = evaluate_high_resolution(
+                config.trait, pheno, covariates, pcs, all_scores, roles, high_resolution
+            )
         metrics["ancestry_adjustment"] = write_ancestry_adjusted(
             tmp, score_frame, metrics, pcs, read_ancestry(run)
         )
@@ -531,7 +550,10 @@ def _run_prs(
         storage.write_text_atomic(
             storage.join(tmp, "metrics.json"), json.dumps(metrics, indent=2) + "\n"
         )
-        write_report(config.trait, metrics, pheno, score_frame, storage.join(tmp, "report.html"))
+        write_report(
+            config.trait, metrics, pheno, score_frame, storage.join(tmp, "report.html"),
+            ancestry=read_ancestry(run),
+        )  # fmt: skip
         stage.publish(tmp, final, "prs")
         if base is not None:
             stage.publish(split_tmp, split_file, "split")
@@ -726,8 +748,16 @@ def _weights_from_bed(
     counts["ld_samples"] = f"{ld_role} ({len(ld_samples)})"
     if match_counts is not None:
         counts["sumstats"] = match_counts
-    weights = index[[f"weight_{t:g}" for t in config.thresholds]].to_numpy(dtype=np.float64)
+    weights = index[[f"weight_{t:g}" for t in _scored_thresholds(config)]].to_numpy(
+        dtype=np.float64
+    )
     return weights, rows[clumped["index_variant"].to_numpy(dtype=bool)], counts
+
+
+def _scored_thresholds(config: PrsConfig) -> tuple[float, ...]:
+    """The thresholds scored in the one pass: ``--thresholds`` (``scores.tsv``, the
+    choice) and the high-resolution grid of the report's threshold plot."""
+    return high_resolution_thresholds(config.thresholds)
 
 
 def _harmonise_base(
@@ -746,8 +776,9 @@ def _harmonise_base(
 def _write_clump_files(
     config: PrsConfig, frame: pd.DataFrame, tmp: str
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Write clumps.tsv and weights_by_threshold.tsv; return the index variants (with a
-    ``weight_T`` column per threshold T) and counts."""
+    """Write clumps.tsv and weights_by_threshold.tsv (``--thresholds``); return the index
+    variants (with a ``weight_T`` column per scored threshold T, see
+    :func:`_scored_thresholds`) and counts."""
     columns = [
         "chromosome",
         "position",
@@ -763,7 +794,7 @@ def _write_clump_files(
         storage.join(tmp, PRS_CLUMPS), frame[columns].to_csv(sep="\t", index=False)
     )
     index = frame[frame["index_variant"]].copy()
-    for t in config.thresholds:
+    for t in _scored_thresholds(config):
         index[f"weight_{t:g}"] = np.where(index["p"] <= t, index["beta"], 0.0)
     by_threshold = index[
         ["chromosome", "position", "ref", "alt", "p", "beta"]
@@ -777,6 +808,10 @@ def _write_clump_files(
         "index_variants": len(index),
         "variants_per_threshold": {
             f"{t:g}": int((index["p"] <= t).sum()) for t in config.thresholds
+        },
+        "smallest_index_p": float(index["p"].min()) if len(index) else None,
+        "variants_per_threshold_high_resolution": {
+            f"{t:g}": int((index["p"] <= t).sum()) for t in _scored_thresholds(config)
         },
     }
     return index, counts
@@ -844,7 +879,8 @@ def _clumped_weights(
     def weights(target: Any) -> Any:
         row = index_ht[target.row_key]
         return hl.or_missing(
-            hl.is_defined(row), threshold_weights_expr(row.beta, row.p, config.thresholds)
+            hl.is_defined(row),
+            threshold_weights_expr(row.beta, row.p, _scored_thresholds(config)),
         )
 
     def effect_is_alt(target: Any) -> Any:

@@ -18,6 +18,8 @@ from gwas_prs.methods.prs.evaluation import (
     outcome_by_decile,
     score_only_metric,
 )
+from gwas_prs.reports.html import format_number
+from gwas_prs.reports.prs import method_label
 
 logger = logging.getLogger(__name__)
 
@@ -184,80 +186,184 @@ def scores_by_ancestry(
     return {"groups": evaluated, "skipped": skipped}
 
 
-def write_report(
-    trait: str, metrics: dict[str, Any], pheno: Any, scores: pd.DataFrame, path: str
-) -> None:
-    from gwas_prs.reports.gwas import decile_figure, save_html, threshold_bar_figure
+def evaluate_high_resolution(
+    trait: str,
+    pheno: Any,
+    covariates: tuple[str, ...],
+    pc_frame: pd.DataFrame,
+    scores: pd.DataFrame,
+    roles: pd.Series,
+    variants: dict[str, int],
+) -> list[dict[str, Any]]:
+    """The report's high-resolution threshold plot: every threshold of the grid
+    (``variants``: ``{threshold: index variants with p ≤ it}``, the ``prs_T`` columns of
+    ``scores``) fitted on train and evaluated on validation, as the threshold choice.
+    A threshold with the variants of the previous one has its (identical) score's
+    values; one without variants has none (``None``)."""
+    binary = pheno.binary[trait]
+    design = pheno.frame.reindex(scores.index)[[trait, *covariates]].join(pc_frame)
+    role = roles.reindex(scores.index)
+    y = design[trait]
+    x = design[[*covariates, *pc_frame.columns]]
+    fit_on, evaluate_on = role == "train", role == "validation"
+    records: list[dict[str, Any]] = []
+    previous: tuple[int, dict[str, Any]] | None = None
+    for label, count in variants.items():
+        record: dict[str, Any] = {"threshold": float(label), "variants": int(count)}
+        if count == 0:  # null in metrics.json
+            record.update(metric=None, baseline=None, incremental=None)
+        elif previous is not None and previous[0] == count:
+            record.update({k: previous[1][k] for k in ("metric", "baseline", "incremental")})
+        else:
+            fit = fit_score(
+                y, x, scores[f"prs_{label}"], binary=binary, fit_on=fit_on,
+                evaluate_on=evaluate_on,
+            )  # fmt: skip
+            record.update(
+                metric=round(fit.metric, 4), baseline=round(fit.baseline, 4),
+                incremental=round(fit.incremental, 4),
+            )  # fmt: skip
+        records.append(record)
+        previous = (int(count), record)
+    return records
 
+
+def _table(head: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
+    """An HTML table (class ``report``) whose columns from ``numeric_from`` are numbers."""
+
+    def cells(values: list[str], tag: str) -> str:
+        return "".join(
+            f"<{tag}{' class=num' if i >= numeric_from else ''}>{v}</{tag}>"
+            for i, v in enumerate(values)
+        )
+
+    body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
+    return f"<table class='report'><tr>{cells(head, 'th')}</tr>{body}</table>"
+
+
+def report_html(metrics: dict[str, Any]) -> str:
+    """The report's text: the choice, every method, per ancestry group."""
     metric = "AUC" if metrics["binary"] else "R²"
-    validation = pd.DataFrame(metrics["by_threshold_validation"])
-    deciles = pd.DataFrame(metrics["deciles_test"])
     t = metrics["test"]
-    table = (
+    text = (
         f"<p>Best threshold (validation; models fitted on train): p ≤ {metrics['best_threshold']:g}. "
-        f"Test set (n = {t['n']}; models refitted on train + validation, n = {t.get('n_fit', '—')}): "
+        f"Test set (n = {t['n']:,}; models refitted on train + validation, n = {t.get('n_fit', '—')}): "
         f"{metric} with PRS {t['with_prs']}, covariates + PCs only {t['covariates_and_pcs_only']}, "
         f"incremental {t['incremental']}, PRS alone {t['prs_only']}.</p>"
     )
     methods = metrics.get("methods", {})
     if len(methods) > 1:
-        rows = "".join(
-            f"<tr><td>{html.escape(column.removeprefix('prs_'))}</td>"
-            + "".join(
-                f"<td style='text-align:right'>{entry[part][key]}</td>"
+        rows = [
+            [html.escape(method_label(column))]
+            + [
+                format_number(entry[part][key])
                 for part in ("validation", "test")
-                if part in entry
                 for key in ("with_prs", "incremental")
-            )
-            + f"<td style='text-align:right'>{entry['test']['prs_only']}</td>"
-            + f"<td>{html.escape(str(entry.get('warning', '')))}</td></tr>"
+            ]
+            + [format_number(entry["test"]["prs_only"]), html.escape(str(entry.get("warning", "")))]
             for column, entry in methods.items()
             if "validation" in entry
-        )
-        table += (
-            f"<h3>Methods (models fitted on train for validation, on train + validation for "
-            f"test)</h3><table><tr><th>method</th><th>validation {metric}</th>"
-            f"<th>validation Δ{metric}</th><th>test {metric}</th><th>test Δ{metric}</th>"
-            f"<th>test {metric}, PRS alone</th><th>note</th></tr>{rows}</table>"
-        )
+        ]
+        text += (
+            "<h3>Methods (models fitted on train for validation, on train + validation for "
+            "test)</h3>"
+            + _table(
+                ["method", f"validation {metric}", f"validation Δ{metric}", f"test {metric}",
+                 f"test Δ{metric}", f"test {metric}, PRS alone", "note"],
+                rows,
+            )
+        )  # fmt: skip
     by_ancestry = metrics.get("by_ancestry_test", {})
     if by_ancestry.get("groups"):
         names = list(next(iter(by_ancestry["groups"].values()))["models"])
-        head = "".join(
-            f"<th>{html.escape(n.removeprefix('prs_'))} ROC-AUC</th>"
-            f"<th>{html.escape(n.removeprefix('prs_'))} PR-AUC</th>"
-            for n in names
-        )
-        body = ""
-        for group, entry in by_ancestry["groups"].items():
-            cells = "".join(
-                f"<td style='text-align:right'>{ci_cell(entry['models'][n]['roc_auc'])}</td>"
-                f"<td style='text-align:right'>{ci_cell(entry['models'][n]['pr_auc'])}</td>"
-                for n in names
-            )
-            body += (
-                f"<tr><td>{html.escape(group)}</td><td style='text-align:right'>{entry['n']:,}</td>"
-                f"<td style='text-align:right'>{entry['cases']:,}</td>{cells}</tr>"
-            )
+        head = ["group", "n", "cases"] + [
+            f"{html.escape(method_label(n))} {m}" for n in names for m in ("ROC-AUC", "PR-AUC")
+        ]
+        rows = [
+            [html.escape(group), f"{entry['n']:,}", f"{entry['cases']:,}"]
+            + [ci_cell(entry["models"][n][m]) for n in names for m in ("roc_auc", "pr_auc")]
+            for group, entry in by_ancestry["groups"].items()
+        ]
         skipped = "; ".join(f"{g}: {why}" for g, why in by_ancestry.get("skipped", {}).items())
-        table += (
-            "<h3>By ancestry group (test; each score alone)</h3><table><tr><th>group</th>"
-            f"<th>n</th><th>cases</th>{head}</tr>{body}</table>"
+        text += (
+            "<h3>By ancestry group (test; each score alone)</h3>"
+            + _table(head, rows)
             + (f"<p>Not evaluated: {html.escape(skipped)}</p>" if skipped else "")
         )
-    figures = [
+    return text
+
+
+def write_report(
+    trait: str,
+    metrics: dict[str, Any],
+    pheno: Any,
+    scores: pd.DataFrame,
+    path: str,
+    ancestry: pd.Series | None = None,
+) -> None:
+    """``report.html``: the tables of :func:`report_html`, the threshold bar plot and the
+    high-resolution plot (validation), and per method the score's distribution in cases
+    vs controls and by ``ancestry`` group and its decile plot (test)."""
+    from bokeh.layouts import column, row
+
+    from gwas_prs.reports.html import html_block, write_html
+    from gwas_prs.reports.prs import (
+        empty_threshold_notes,
+        high_resolution_figure,
+        method_label,
+        method_panel,
+        threshold_bar_figure,
+    )
+
+    binary = bool(metrics["binary"])
+    counts = metrics.get("counts", {})
+    variants = counts.get("variants_per_threshold", {})
+    best = metrics.get("best_threshold")
+    validation = pd.DataFrame(metrics["by_threshold_validation"])
+    plots: list[Any] = [
         threshold_bar_figure(
-            validation,
-            "incremental",
-            f"{trait}: incremental {metric} over covariates + PCs (validation)",
-        ),
-        decile_figure(
-            deciles,
-            "prevalence" if metrics["binary"] else f"mean {trait}",
-            f"{trait} by PRS decile (test)",
-        ),
+            validation, variants, binary=binary, best=best,
+            title=f"{trait}: C+T by p-value threshold (validation)",
+        )
+    ]  # fmt: skip
+    high_resolution = metrics.get("high_resolution_validation")
+    if high_resolution:
+        plots.append(
+            high_resolution_figure(
+                pd.DataFrame(high_resolution), binary=binary,
+                configured=validation["threshold"].tolist(), best=best,
+                title=f"{trait}: C+T, high-resolution threshold plot (validation)",
+            )
+        )  # fmt: skip
+    notes = empty_threshold_notes(
+        variants, counts.get("smallest_index_p"), counts.get("index_variants")
+    )
+    parts: list[Any] = [
+        html_block(f"<h1>{html.escape(trait)} polygenic score</h1>" + report_html(metrics)),
+        row(*plots),
     ]
-    save_html(figures, path, f"{trait} polygenic score", table)
+    if notes:
+        parts.append(html_block("<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>"))
+    label = pheno.frame.get(trait)
+    role = scores["role"]
+    train, test = role == "train", role == "test"
+    parts.append(
+        html_block(
+            "<h2>Score distributions (target samples) and deciles (test)</h2><p>Each score "
+            "standardised to the mean and SD of the training samples.</p>"
+        )
+    )
+    for name, entry in metrics.get("methods", {}).items():
+        values = scores[str(entry["score_column"])].astype(float)
+        sd = float(values[train].std()) or 1.0
+        standardised = (values - float(values[train].mean())) / sd
+        y = label.reindex(scores.index) if label is not None else pd.Series(np.nan, scores.index)
+        deciles = outcome_by_decile(y[test], values[test])
+        title = f"C+T (p ≤ {best:g})" if name == "prs_ct" else method_label(name)
+        heading = title + (", the threshold chosen on validation" if name == "prs_ct" else "")
+        panel = method_panel(title, standardised, y, ancestry, deciles, trait=trait, binary=binary)
+        parts.append(column(html_block(f"<h3>{html.escape(heading)}</h3>"), row(*panel)))
+    write_html(column(*parts), path, f"{trait} polygenic score")
 
 
 def ci_cell(value: dict[str, Any]) -> str:

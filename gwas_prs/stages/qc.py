@@ -105,6 +105,9 @@ class QcConfig:
     min_variant_call_rate: float = QC.default("min-variant-call-rate")
     min_maf: float = QC.default("min-maf")
     hwe_p: float = QC.default("hwe-p")
+    min_info: float = QC.default("min-info")
+    max_female_xf: float = QC.default("max-female-xf")
+    min_male_xf: float = QC.default("min-male-xf")
     hwe_controls_only: bool = QC.default("hwe-controls-only")
     phenotypes: str | None = None
     trait: str | None = QC.default("trait")
@@ -157,6 +160,14 @@ def validate_config(config: QcConfig) -> None:
     _check_range(config.min_variant_call_rate, "--min-variant-call-rate", 0.0, 1.0)
     _check_range(config.min_maf, "--min-maf", 0.0, 0.5)
     _check_range(config.hwe_p, "--hwe-p", 0.0, 1.0)
+    _check_range(config.min_info, "--min-info", 0.0, 1.0)
+    _check_range(config.max_female_xf, "--max-female-xf", -1.0, 1.0)
+    _check_range(config.min_male_xf, "--min-male-xf", -1.0, 1.0)
+    if config.max_female_xf > config.min_male_xf:
+        raise InputError(
+            f"--max-female-xf {config.max_female_xf} is above --min-male-xf "
+            f"{config.min_male_xf}; the female bound must not exceed the male one"
+        )
     _check_range(config.max_removed_fraction, "--max-removed-fraction", 0.0, 1.0)
     _check_range(config.kinship, "--kinship", 0.0, 0.5, low_open=True)
     _check_range(config.prune_r2, "--prune-r2", 0.0, 1.0, low_open=True)
@@ -378,6 +389,12 @@ def _run(
                 f"{trait.path}: no control of trait '{trait.trait}' is among the genotyped samples"
             )
         notes.append(f"HWE tested in {len(controls)} controls of '{trait.trait}'")
+    if config.min_info > 0 and variant_qc.info_source(bronze) is None:
+        raise InputError(
+            f"--min-info {config.min_info}: {run.bronze_mt} has neither dosages (DS) nor an "
+            "INFO/R2 or INFO/INFO field; imputation quality exists only for imputed input — "
+            "drop --min-info"
+        )
 
     # 1. pruned SNP set ---------------------------------------------------
     storage.makedirs(scratch)
@@ -436,7 +453,11 @@ def _run(
     # the ingest manifest lists the contigs: no chrX means no pass over the data
     sex = (
         sample_qc.sex_check(
-            bronze.filter_cols(_select_samples_expr(bronze, list(samples.index[removed_by.isna()])))
+            bronze.filter_cols(
+                _select_samples_expr(bronze, list(samples.index[removed_by.isna()]))
+            ),
+            max_female_xf=config.max_female_xf,
+            min_male_xf=config.min_male_xf,
         )
         if has_x
         else None
@@ -510,8 +531,13 @@ def _run(
     kept_mt = bronze.filter_cols(_select_samples_expr(bronze, passed))
     hwe_samples = _select_samples_expr(kept_mt, controls) if trait is not None else None
     thresholds = variant_qc.VariantThresholds(
-        min_call_rate=config.min_variant_call_rate, min_maf=config.min_maf, hwe_p=config.hwe_p
+        min_call_rate=config.min_variant_call_rate,
+        min_maf=config.min_maf,
+        hwe_p=config.hwe_p,
+        min_info=config.min_info,
     )
+    info_source = variant_qc.info_source(kept_mt)
+    stage.counts["imputation_quality"] = info_source
     tmp_qc = stage.temporary_path(run.silver_qc)
     storage.makedirs(tmp_qc)
     vqc_path = storage.join(tmp_qc, "variant_qc.ht")
@@ -525,7 +551,11 @@ def _run(
     before = vsummary["n_variants"]
     hwe_where = f" (controls of {trait.trait})" if trait is not None else ""
     for name, template in variant_qc.VARIANT_FILTERS:
+        if name == "info" and config.min_info <= 0:
+            continue  # no imputation-quality filter asked for
         reason = template.format(
+            min_info=config.min_info,
+            info_source=variant_qc.INFO_SOURCES.get(info_source or "", "imputation quality"),
             min_variant_call_rate=config.min_variant_call_rate,
             min_maf=config.min_maf,
             hwe_p=config.hwe_p,

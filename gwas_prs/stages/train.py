@@ -723,6 +723,8 @@ def write_report(
 ) -> None:
     """``report.html``: the tables of :func:`gwas_prs.reports.model.summary_html` and the
     ROC, precision–recall, calibration and importance figures."""
+    from bokeh.layouts import row
+
     from gwas_prs.methods.model import evaluation as ev
     from gwas_prs.reports.gwas import save_html
     from gwas_prs.reports.model import (
@@ -732,25 +734,33 @@ def write_report(
         roc_figure,
         summary_html,
     )
+    from gwas_prs.reports.palette import model_colour
 
     all_models = {
         **metrics["models"],
         **({"oracle": metrics["oracle"]} if metrics["oracle"] else {}),
     }
     labels = {name: all_models[name]["label"] for name in scores}
-    roc = {
-        f"{labels[n]} ({all_models[n]['roc_auc']['estimate']:.3f})": ev.roc_points(y, s)
-        for n, s in scores.items()
-    }
-    pr = {
-        f"{labels[n]} ({all_models[n]['pr_auc']['estimate']:.3f})": ev.pr_points(y, s)
-        for n, s in scores.items()
+    roc_labels = {n: f"{labels[n]} ({all_models[n]['roc_auc']['estimate']:.3f})" for n in scores}
+    pr_labels = {n: f"{labels[n]} ({all_models[n]['pr_auc']['estimate']:.3f})" for n in scores}
+    roc = {roc_labels[n]: ev.roc_points(y, s) for n, s in scores.items()}
+    pr = {pr_labels[n]: ev.pr_points(y, s) for n, s in scores.items()}
+    colours = {
+        **{roc_labels[n]: model_colour(n) for n in scores},
+        **{pr_labels[n]: model_colour(n) for n in scores},
+        **{m["label"]: model_colour(n) for n, m in all_models.items()},
     }
     bins = {m["label"]: pd.DataFrame(m["calibration"]["bins"]) for m in metrics["models"].values()}
     figures = [
-        roc_figure(roc, f"{trait}: ROC curves (test)"),
-        pr_figure(pr, float(np.mean(y)), f"{trait}: precision–recall curves (test)"),
-        calibration_figure(bins, f"{trait}: calibration (test, deciles of predicted risk)"),
-        importance_figure(importance, f"{trait}: XGBoost feature importance (gain)"),
+        row(
+            roc_figure(roc, f"{trait}: ROC curves (test)", colours),
+            pr_figure(pr, float(np.mean(y)), f"{trait}: precision–recall curves (test)", colours),
+        ),
+        row(
+            calibration_figure(
+                bins, f"{trait}: calibration (test, deciles of predicted risk)", colours
+            ),
+            importance_figure(importance, f"{trait}: XGBoost feature importance (gain)"),
+        ),
     ]
     save_html(figures, path, f"{trait} risk model", summary_html(metrics))

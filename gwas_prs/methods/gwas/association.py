@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,7 +27,22 @@ from scipy import stats
 
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.stage_options import GWAS
-from gwas_prs.formats.silver_bed import SilverBed, column_indices
+from gwas_prs.formats.silver_bed import (
+    SilverBed,
+    column_indices,
+    silver_dosage_rows,
+    write_dosage_pgen,
+)
+from gwas_prs.methods.chrx import (
+    REPORTED_SEX_FIELDS,
+    X_SEX_FIELD,
+    XCHR_MODELS,
+    annotate_x_sex,
+    x_alt_frequency_expr,
+    x_coded_dosage_expr,
+    x_nonpar_interval,
+)
+from gwas_prs.methods.dosage import alt_dosage_expr, has_dosages
 
 if TYPE_CHECKING:
     import hail as hl
@@ -34,6 +50,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TESTS: tuple[str, ...] = GWAS.choices("test")
+XCHR_MODEL: int = GWAS.default("xchr-model")
 #: Wald with Firth fallback: plink2's Wald Z from the Firth fit, or Hail's penalised LRT.
 FIRTH_FALLBACK = ("firth", "firth-lrt")
 
@@ -64,13 +81,15 @@ def association_tests(
     *,
     test: str = "firth",
     silver: SilverBed | None = None,
+    xchr_model: int = XCHR_MODEL,
 ) -> dict[str, hl.Table]:
     """Run one association test per variant and trait.
 
     Parameters
     ----------
     mt : :class:`hail.MatrixTable`
-        Genotypes (``GT``) of the samples to test (discovery set).
+        Genotypes (``GT``, and ``DS`` for imputed input: then every test uses the
+        dosage, :mod:`gwas_prs.methods.dosage`) of the samples to test (discovery set).
     traits
         Traits to test.
     phenotype
@@ -88,6 +107,12 @@ def association_tests(
         rows are exactly its rows (the silver MatrixTable with column fields
         added): the local Wald fits then read their genotypes from it instead
         of exporting them from ``mt``. Same numbers either way (tested).
+    xchr_model
+        How a male's non-PAR X genotype is coded (:mod:`gwas_prs.methods.chrx`): ``2``
+        (0/2, plink2's default) or ``1`` (0/1). Non-PAR X variants get the reported
+        sex (the column :func:`~gwas_prs.methods.chrx.reported_sex_field`
+        finds) as an extra covariate when both sexes are present, as ``plink2
+        --glm``; the PARs are tested like autosomes.
 
     Returns
     -------
@@ -100,7 +125,8 @@ def association_tests(
     - ``statistic`` (float64) — t (linear), z (Wald, Firth rows of ``firth``), χ²
       (LRT/score, Firth rows of ``firth-lrt``),
     - ``p_value`` (float64),
-    - ``alt_af`` (float64) — ALT allele frequency among the samples tested,
+    - ``alt_af`` (float64) — ALT allele frequency among the samples tested (on the
+      non-PAR X a male carries one allele),
     - ``method`` (str) — ``linear``, ``wald``, ``firth``, ``lrt`` or ``score``.
 
     Warning
@@ -108,30 +134,116 @@ def association_tests(
     A binary trait must be coded 0/1 (PLINK's 1/2 and case/control strings are
     recoded by the phenotype reader). Covariates with no variance (e.g. a sex
     column in a single-sex cohort) make the design singular: every p-value is
-    then missing.
+    then missing. Do not list the sex as a covariate for chrX's sake: it is added
+    there (a covariate named like a sex column, e.g. ``sex``, is not added twice).
+    Samples of unknown sex drop out of the non-PAR X tests when both sexes are
+    present (as in plink2: their sex covariate is missing).
     """
+    import hail as hl
+
+    if test not in TESTS:
+        raise InputError(f"--test {test}: choose one of {', '.join(TESTS)}")
+    if xchr_model not in XCHR_MODELS:
+        raise InputError(f"--xchr-model {xchr_model}: choose 1 or 2")
+    x = hl.filter_intervals(mt, x_nonpar_interval(mt))
+    x = x.filter_rows(x.locus.in_x_nonpar())
+    if x.head(1).count_rows() == 0:
+        return _association_pass(mt, traits, phenotype, covariates, test, silver)
+    results = _association_pass(
+        mt.filter_rows(~mt.locus.in_x_nonpar()), traits, phenotype, covariates, test, silver
+    )
+    x_results = _x_association_pass(x, traits, phenotype, covariates, test, xchr_model)
+    return {name: results[name].union(x_results[name]) for name in results}
+
+
+def _x_association_pass(
+    x: hl.MatrixTable,
+    traits: Sequence[TraitSpec],
+    phenotype: Mapping[str, str],
+    covariates: Sequence[str],
+    test: str,
+    xchr_model: int,
+) -> dict[str, hl.Table]:
+    """:func:`association_tests` on the non-PAR X rows ``x``: males coded by
+    ``xchr_model``; the sex as a covariate when both sexes are present (samples of
+    unknown sex then drop out, a missing covariate, as in plink2); ``alt_af``
+    counting one allele per male."""
+    import hail as hl
+
+    x = annotate_x_sex(x)
+    sexes = x.aggregate_cols(hl.agg.counter(x[X_SEX_FIELD]))
+    x_covariates = list(covariates)
+    named_sex = any(c.lower() in REPORTED_SEX_FIELDS for c in covariates)
+    if sexes.get(1.0) and sexes.get(2.0) and not named_sex:
+        x_covariates.append(X_SEX_FIELD)  # samples of unknown sex then drop out, as in plink2
+    elif not sexes.get(1.0) and not sexes.get(2.0):
+        logger.warning(
+            "chrX: no sample has a reported sex (a gender/sex column in the sample file); "
+            "the non-PAR X is tested without the sex covariate, every genotype as written"
+        )
+    logger.info(
+        "chrX: %d males, %d females, %d of unknown sex, --xchr-model %d%s",
+        sexes.get(1.0, 0),
+        sexes.get(2.0, 0),
+        sexes.get(None, 0),
+        xchr_model,
+        ", sex as a covariate" if X_SEX_FIELD in x_covariates else "",
+    )
+
+    def tested(trait: TraitSpec) -> hl.expr.BooleanExpression:
+        defined = hl.is_defined(x[phenotype[trait.name]])
+        for c in x_covariates:
+            defined = defined & hl.is_defined(x[c])
+        return defined
+
+    x = x.annotate_rows(_x_af=[hl.agg.filter(tested(t), x_alt_frequency_expr(x)) for t in traits])
+    frequencies = x.rows().select("_x_af")
+    gt = x.GT
+    x = x.select_entries(
+        GT=hl.if_else(gt.ploidy == 1, hl.call(gt[0], gt[0]), gt),
+        DS=x_coded_dosage_expr(x, xchr_model),
+    )
+    results = _association_pass(x, traits, phenotype, x_covariates, test, None)
+    return {
+        trait.name: results[trait.name].annotate(
+            alt_af=frequencies[results[trait.name].key]._x_af[k]
+        )
+        for k, trait in enumerate(traits)
+    }
+
+
+def _association_pass(
+    mt: hl.MatrixTable,
+    traits: Sequence[TraitSpec],
+    phenotype: Mapping[str, str],
+    covariates: Sequence[str],
+    test: str,
+    silver: SilverBed | None,
+) -> dict[str, hl.Table]:
+    """The tests of :func:`association_tests` with every genotype as it stands (the
+    caller codes the non-PAR X)."""
     import hail as hl
 
     from gwas_prs.engine.switch import numpy_engine
 
-    if test not in TESTS:
-        raise InputError(f"--test {test}: choose one of {', '.join(TESTS)}")
-    covariates_defined = hl.all(*[hl.is_defined(mt[c]) for c in covariates]) if covariates else True
-
     def tested(trait: TraitSpec) -> hl.expr.BooleanExpression:
-        """Column condition: the trait's value and every covariate are present."""
-        return hl.is_defined(mt[phenotype[trait.name]]) & covariates_defined
+        """Column condition (on the current ``mt``, which the quantitative pass
+        re-annotates): the trait's value and every covariate are present."""
+        defined = hl.is_defined(mt[phenotype[trait.name]])
+        for c in covariates:
+            defined = defined & hl.is_defined(mt[c])
+        return defined
 
     def alt_af_expr(trait: TraitSpec) -> hl.expr.Float64Expression:
-        return hl.agg.filter(tested(trait), hl.agg.mean(hl.float64(mt.GT.n_alt_alleles()))) / 2
+        return hl.agg.filter(tested(trait), hl.agg.mean(alt_dosage_expr(mt))) / 2
 
-    x = mt.GT.n_alt_alleles()
+    x = alt_dosage_expr(mt)
     covs = [1.0, *[mt[c] for c in covariates]]
     results: dict[str, hl.Table] = {}
     quantitative = [t for t in traits if not t.binary]
     if quantitative:
         mt = mt.annotate_rows(_alt_af=[alt_af_expr(t) for t in quantitative])
-        x = mt.GT.n_alt_alleles()
+        x = alt_dosage_expr(mt)
         covs = [1.0, *[mt[c] for c in covariates]]
         ys = [[mt[phenotype[t.name]]] for t in quantitative]
         fit = hl.linear_regression_rows(y=ys, x=x, covariates=covs, pass_through=["_alt_af"])
@@ -173,7 +285,7 @@ def _hail_logistic_table(
     fit = hl.logistic_regression_rows(
         test=first_test,
         y=y,
-        x=mt.GT.n_alt_alleles(),
+        x=alt_dosage_expr(mt),
         covariates=[1.0, *[mt[c] for c in covariates]],
     )
     n_used = mt.aggregate_cols(
@@ -204,8 +316,8 @@ def local_wald_table(
     """The Wald test of :func:`hail.logistic_regression_rows` computed in numpy
     (:mod:`gwas_prs.methods.gwas.logistic_local`; Hail local mode), as the table of
     :func:`association_tests` plus ``_ok``. The genotypes come from ``silver``
-    (the .bed qc kept, when ``mt``'s rows are its rows) or from one .bed export
-    of the tested samples."""
+    (the .bed qc kept, when ``mt``'s rows are its rows; its non-PAR X rows are left
+    out) or from one .bed export of the tested samples."""
     import hail as hl
 
     from gwas_prs.engine.table_io import cols_in_column_order, variant_frame_to_table
@@ -229,14 +341,26 @@ def local_wald_table(
     if silver is not None:
         key = next(iter(mt.col_key))
         columns = column_indices(silver, cols[key].astype(str).tolist())
-        fit = logistic_wald_rows(silver.bed, silver.n_samples, y, design, columns=columns)
+        fit = logistic_wald_rows(
+            silver.bed,
+            silver.n_samples,
+            y,
+            design,
+            columns=columns,
+            dosage_rows=None if silver.pgen is None else partial(silver_dosage_rows, silver),
+        )
         bim = silver.variants.rename(columns={"chromosome": "contig"})
     else:
         with exported_bed(tested_mt) as (bed, n_samples, prefix):
             if n_samples != len(y):
                 raise InputError(f"{trait.name}: {n_samples} samples exported, {len(y)} expected")
             bim = read_bim(prefix)
-            fit = logistic_wald_rows(bed, n_samples, y, design)
+            dosage_rows = None
+            if has_dosages(tested_mt):  # imputed: test the dosages, not the .bed's hard calls
+                write_dosage_pgen(tested_mt, prefix + ".pgen", prefix + ".dosages.bm")
+                exported = SilverBed(bed, n_samples, bim, [], prefix + ".pgen")
+                dosage_rows = partial(silver_dosage_rows, exported)
+            fit = logistic_wald_rows(bed, n_samples, y, design, dosage_rows=dosage_rows)
     ok = fit.converged & ~fit.exploded & np.isfinite(fit.p_value)
     frame = bim[["contig", "position", "ref", "alt"]].assign(
         beta=fit.beta,
@@ -252,6 +376,8 @@ def local_wald_table(
         | {"_ok": hl.tbool},
         mt.locus.dtype.reference_genome,
     )
+    if silver is not None:  # association_tests codes and tests the non-PAR X apart
+        table = table.filter(~table.locus.in_x_nonpar())
     return table.select(
         n=hl.int32(len(y)),
         beta=table.beta,
@@ -294,7 +420,7 @@ def _firth_fallback(
     firth = hl.logistic_regression_rows(
         test="firth",
         y=retry[y_field],
-        x=retry.GT.n_alt_alleles(),
+        x=alt_dosage_expr(retry),
         covariates=[1.0, *[retry[c] for c in covariates]],
     )
     f = firth[table.key]
@@ -334,7 +460,7 @@ def _firth_wald_fallback(
             defined = defined & hl.is_defined(m[c])
         m = m.filter_cols(defined)
         m = m.select_cols(_y=hl.float64(m[y_field]), _c=[hl.float64(m[c]) for c in covariates])
-        m = m.select_entries(_x=hl.float64(m.GT.n_alt_alleles()))
+        m = m.select_entries(_x=alt_dosage_expr(m))
         return m.select_rows()
 
     # the column order of every localized row below (cols() would sort by key)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -198,6 +199,7 @@ def logistic_wald_rows(
     *,
     block: int = BLOCK,
     columns: npt.NDArray[np.int64] | None = None,
+    dosage_rows: Callable[[int, int], npt.NDArray[np.float64]] | None = None,
 ) -> WaldResults:
     """Wald test of every variant (row) of a .bed against a 0/1 trait.
 
@@ -214,6 +216,10 @@ def logistic_wald_rows(
     columns
         The .bed columns of the samples to fit, in the order of ``y``; default
         every sample.
+    dosage_rows
+        ``(first, stop) →`` ALT dosages (rows × every .bed column, NaN missing) to
+        test instead of the .bed's hard calls (imputed cohorts:
+        :func:`gwas_prs.formats.silver_bed.silver_dosage_rows`).
 
     Returns
     -------
@@ -233,12 +239,19 @@ def logistic_wald_rows(
 
     def fit(a: int) -> tuple[int, WaldBlock, npt.NDArray[np.float64]]:
         b = min(a + block, n_rows)
-        g = read_bed_rows(bed, a, b, n_samples)  # variants × samples
-        if columns is not None:
-            g = g[:, columns]
-        called = g >= 0
+        if dosage_rows is None:
+            g = read_bed_rows(bed, a, b, n_samples)  # variants × samples
+            if columns is not None:
+                g = g[:, columns]
+            called = g >= 0
+            dosage = np.where(called, g, 0).astype(np.float64)
+        else:
+            values = dosage_rows(a, b)
+            if columns is not None:
+                values = values[:, columns]
+            called = ~np.isnan(values)
+            dosage = np.where(called, values, 0.0)
         n_called = called.sum(axis=1)
-        dosage = np.where(called, g, 0).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = dosage.sum(axis=1) / n_called
         x = np.where(called, dosage, mean[:, None])

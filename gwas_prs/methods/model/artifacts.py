@@ -51,6 +51,7 @@ from gwas_prs.core import storage
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.run_folder import PRS_LD_METHOD_WEIGHTS
 from gwas_prs.engine.table_io import variant_frame_to_table, variant_table_to_frame
+from gwas_prs.methods.dosage import alt_dosage_expr
 from gwas_prs.methods.model.training import CHOSEN_MODELS, LogisticBaseline, xgb_probability
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def add_effect_frequencies(
     weights: pd.DataFrame, silver_mt: str, samples: list[str]
 ) -> pd.DataFrame:
     """``effect_af`` of every weight variant among ``samples`` (mean of the called
-    genotypes, as :func:`gwas_prs.methods.prs.scoring.polygenic_scores` imputes)."""
+    genotypes, or of the dosages of imputed input, as :func:`gwas_prs.methods.prs.scoring.polygenic_scores` imputes)."""
     import hail as hl
 
     mt = hl.read_matrix_table(silver_mt)
@@ -138,7 +139,7 @@ def add_effect_frequencies(
         columns=("chromosome", "position", "ref", "alt"),
     )
     mt = mt.semi_join_rows(keys.select().distinct())
-    rows = mt.annotate_rows(alt_af=hl.agg.mean(hl.float64(mt.GT.n_alt_alleles())) / 2).rows()
+    rows = mt.annotate_rows(alt_af=hl.agg.mean(alt_dosage_expr(mt)) / 2).rows()
     frame = variant_table_to_frame(rows, {"alt_af": rows.alt_af})
     merged = weights.merge(
         frame[["chromosome", "position", "ref", "alt", "alt_af"]],

@@ -486,8 +486,27 @@ def adjust_scores(
     return pd.DataFrame(out, index=scores.index, dtype=float)
 
 
+#: A score within this relative distance of a reference score ties with it (the same
+#: sum computed in another order, e.g. by predict, differs in the last bits).
+TIE_RTOL = 1e-9
+
+
+def _snap_to_reference(sorted_reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` with each one within :data:`TIE_RTOL` (relative to its size plus the
+    reference's spread) of a reference score replaced by that score."""
+    n = len(sorted_reference)
+    at = np.searchsorted(sorted_reference, values)
+    below = sorted_reference[np.clip(at - 1, 0, n - 1)]
+    above = sorted_reference[np.clip(at, 0, n - 1)]
+    nearest = np.where(np.abs(values - below) <= np.abs(above - values), below, above)
+    tolerance = TIE_RTOL * (np.abs(values) + float(np.std(sorted_reference)))
+    return np.where(np.abs(nearest - values) <= tolerance, nearest, values)
+
+
 def _percentile_of_score(sorted_reference: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """scipy.stats.percentileofscore(reference, v, kind="rank") for each v (NaN → NaN)."""
+    """scipy.stats.percentileofscore(reference, v, kind="rank") for each v (NaN → NaN),
+    a v within :data:`TIE_RTOL` of a reference score counted as tied with it."""
+    values = _snap_to_reference(sorted_reference, values)
     n = len(sorted_reference)
     left = np.searchsorted(sorted_reference, values, side="left")
     right = np.searchsorted(sorted_reference, values, side="right")

@@ -167,8 +167,20 @@ def evaluate_thresholds(
 
 
 def outcome_by_decile(y: pd.Series, score: pd.Series) -> pd.DataFrame:
-    """Mean outcome (prevalence for 0/1) per score decile: ``decile``, ``mean``, ``n``."""
+    """Mean outcome (prevalence for 0/1) per score decile: ``decile``, ``mean``, ``n``
+    and ``sd`` (the outcome's standard deviation in the decile, ddof 1)."""
     frame = pd.concat([y.rename("y"), score.rename("s")], axis=1).dropna()
     frame["decile"] = pd.qcut(frame["s"].rank(method="first"), 10, labels=list(range(1, 11)))
-    out = frame.groupby("decile", observed=True)["y"].agg(["mean", "size"]).reset_index()
-    return out.rename(columns={"size": "n"})
+    out = frame.groupby("decile", observed=True)["y"].agg(["mean", "size", "std"]).reset_index()
+    return out.rename(columns={"size": "n", "std": "sd"})
+
+
+def high_resolution_thresholds(
+    thresholds: Sequence[float], per_decade: int = 5, lowest: float = 1e-8
+) -> tuple[float, ...]:
+    """The p-value thresholds of the high-resolution plot (as PRSice-2's): ``per_decade``
+    log-spaced values (two significant digits) from ``lowest`` to 1, with ``thresholds``,
+    sorted and distinct."""
+    decades = round(float(-np.log10(lowest)))
+    grid = {float(f"{10 ** (-k / per_decade):.2g}") for k in range(decades * per_decade + 1)}
+    return tuple(sorted(grid | {float(t) for t in thresholds}))

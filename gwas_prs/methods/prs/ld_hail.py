@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from gwas_prs.methods.dosage import alt_dosage_expr
+
 if TYPE_CHECKING:
     import hail as hl
 
@@ -30,7 +32,7 @@ def standardised_dosage_expr(mt: hl.MatrixTable) -> hl.MatrixTable:
     n_cols = mt.count_cols()
 
     def dosage_of(m: hl.MatrixTable) -> hl.Float64Expression:
-        return hl.float64(m.GT.n_alt_alleles())
+        return alt_dosage_expr(m)
 
     dosage = dosage_of(mt)
     mt = mt.annotate_rows(
@@ -58,7 +60,7 @@ def hail_ld_matrix(mt: hl.MatrixTable, window_kb: float, block_size: int = 1024)
     import hail as hl
     from hail.linalg import BlockMatrix
 
-    mt = standardised_dosage_expr(mt.select_entries("GT"))
+    mt = standardised_dosage_expr(mt.select_entries(*[f for f in ("GT", "DS") if f in mt.entry]))
     m = mt.count_rows()
     if m == 0:
         return sp.csr_matrix((0, 0))

@@ -22,8 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from gwas_prs.core.errors import InputError
-from gwas_prs.formats.plink_bed import decode_bed_rows
-from gwas_prs.formats.silver_bed import SilverBed, column_indices
+from gwas_prs.formats.silver_bed import SilverBed, column_indices, silver_dosage_list
 from gwas_prs.methods.prs.ld_score_regression import h2_init_ldsc
 from gwas_prs.methods.prs.ldpred2_local import (
     lassosum2,
@@ -113,8 +112,7 @@ def bed_ld_matrix(
         stop = start
         while stop < len(rows) and contigs[stop] == contigs[start]:
             stop += 1
-        codes = decode_bed_rows(silver.bed, rows[start:stop], silver.n_samples)[:, columns]
-        dosages = np.where(codes >= 0, codes, np.nan).astype(np.float64).T
+        dosages = silver_dosage_list(silver, rows[start:stop])[:, columns].T
         blocks.append(windowed_correlation(dosages, positions[start:stop], window_kb))
         start = stop
     return block_diagonal(blocks) if blocks else sp.csr_matrix((0, 0))

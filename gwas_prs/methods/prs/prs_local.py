@@ -25,8 +25,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from gwas_prs.engine.local_threads import map_blocks
-from gwas_prs.formats.plink_bed import read_bed_rows, subset_bed
-from gwas_prs.formats.silver_bed import SilverBed, column_indices
+from gwas_prs.formats.plink_bed import subset_bed
+from gwas_prs.formats.silver_bed import SilverBed, column_indices, silver_dosage_list
 from gwas_prs.methods.ld_local import banded_edges, locus_windows_np
 from gwas_prs.methods.prs.clumping import ClumpedCandidates, ClumpParameters, greedy_clump
 
@@ -149,10 +149,9 @@ def bed_polygenic_scores(
 
     def block(a: int) -> npt.NDArray[np.float64]:
         b = min(a + SCORE_CHUNK, len(rows))
-        picked = np.asarray(silver.bed[rows[a:b]])
-        g = read_bed_rows(picked, 0, len(picked), silver.n_samples)[:, columns]
-        called = g >= 0
-        dosage = np.where(called, g, 0).astype(np.float64)
+        g = silver_dosage_list(silver, rows[a:b])[:, columns]  # NaN = missing
+        called = ~np.isnan(g)
+        dosage = np.where(called, g, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             alt_af = dosage.sum(axis=1) / called.sum(axis=1) / 2
         dosage = np.where(called, dosage, (2.0 * alt_af)[:, None])

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gwas_prs.core.stage_options import PRS
+from gwas_prs.methods.dosage import alt_dosage_expr
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = PRS.default("thresholds")
 
@@ -28,11 +29,11 @@ def threshold_weights_expr(beta: Any, p_value: Any, thresholds: Sequence[float])
     return hl.array([hl.if_else(p_value <= t, beta, 0.0) for t in thresholds])
 
 
-def effect_dosage_expr(gt: Any, effect_is_alt: Any, effect_af: Any) -> Any:
-    """Copies of the effect allele; missing calls → ``2 × effect_af`` (mean imputation)."""
+def effect_dosage_expr(alt: Any, effect_is_alt: Any, effect_af: Any) -> Any:
+    """Copies of the effect allele from the ALT dosage ``alt`` (float64); missing →
+    ``2 × effect_af`` (mean imputation)."""
     import hail as hl
 
-    alt = hl.float64(gt.n_alt_alleles())
     dosage = hl.if_else(effect_is_alt, alt, 2.0 - alt)
     return hl.or_else(dosage, 2.0 * effect_af)
 
@@ -43,7 +44,8 @@ def polygenic_scores(mt: Any, weights: Any, effect_is_alt: Any) -> Any:
     Parameters
     ----------
     mt : :class:`hail.MatrixTable`
-        Target genotypes (``GT``); only rows with weights are used.
+        Target genotypes (``GT``; ``DS`` when present, :mod:`gwas_prs.methods.dosage`);
+        only rows with weights are used.
     weights : :class:`hail.ArrayNumericExpression`
         Row-indexed weights, one per threshold (missing rows are skipped).
     effect_is_alt : :class:`hail.BooleanExpression`
@@ -58,8 +60,8 @@ def polygenic_scores(mt: Any, weights: Any, effect_is_alt: Any) -> Any:
 
     mt = mt.annotate_rows(_w=weights, _effect_is_alt=effect_is_alt)
     mt = mt.filter_rows(hl.is_defined(mt._w))
-    alt_af = hl.agg.mean(hl.float64(mt.GT.n_alt_alleles())) / 2
+    alt_af = hl.agg.mean(alt_dosage_expr(mt)) / 2
     mt = mt.annotate_rows(_effect_af=hl.if_else(mt._effect_is_alt, alt_af, 1 - alt_af))
-    dosage = effect_dosage_expr(mt.GT, mt._effect_is_alt, mt._effect_af)
+    dosage = effect_dosage_expr(alt_dosage_expr(mt), mt._effect_is_alt, mt._effect_af)
     mt = mt.annotate_cols(scores=hl.agg.array_sum(mt._w * dosage), n_variants=hl.agg.count())
     return mt.cols().select("scores", "n_variants")

@@ -35,6 +35,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from gwas_prs.methods.chrx import reported_is_female_expr, reported_sex_field
+from gwas_prs.methods.dosage import has_dosages
+
 if TYPE_CHECKING:
     import hail as hl
 
@@ -50,10 +53,9 @@ KINSHIP_DEGREES: tuple[tuple[float, str], ...] = (
 #: Pairs above this kinship are reported (kept in ``related_pairs``) even when
 #: below the removal threshold.
 KINSHIP_REPORT_MIN = 0.02
-REPORTED_SEX_FIELDS = ("gender", "sex", "reported_sex", "is_female")
 
 
-def call_rate_expr(gt: hl.expr.CallExpression) -> hl.expr.Float64Expression:
+def call_rate_expr(gt: hl.expr.Expression) -> hl.expr.Float64Expression:
     """Fraction of rows with a called genotype (column aggregation, float64)."""
     import hail as hl
 
@@ -95,9 +97,11 @@ def sample_metrics(mt_all: hl.MatrixTable, mt_pruned: hl.MatrixTable) -> pd.Data
     """
     import hail as hl
 
+    # imputed input: a sample's call rate counts its defined dosages (plink2 --mind dosage)
+    present = mt_all.DS if has_dosages(mt_all) else mt_all.GT
     cols = mt_all.select_cols(
-        call_rate=call_rate_expr(mt_all.GT),
-        n_called=hl.agg.count_where(hl.is_defined(mt_all.GT)),
+        call_rate=call_rate_expr(present),
+        n_called=hl.agg.count_where(hl.is_defined(present)),
         n_het=hl.agg.count_where(mt_all.GT.is_het()),
         n_hom_var=hl.agg.count_where(mt_all.GT.is_hom_var()),
     ).cols()
@@ -127,36 +131,30 @@ def heterozygosity_outliers(
     return outlier.fillna(False).astype(bool), mean, sd
 
 
-def reported_sex_field(col_fields: list[str]) -> str | None:
-    """The column field holding the reported sex, if any (see :data:`REPORTED_SEX_FIELDS`)."""
-    return next((f for f in REPORTED_SEX_FIELDS if f in col_fields), None)
+def sex_check(
+    mt: hl.MatrixTable,
+    *,
+    min_x_snps: int = 100,
+    max_female_xf: float = 0.2,
+    min_male_xf: float = 0.8,
+) -> pd.DataFrame | None:
+    """Impute sex from chrX and compare with the reported sex, as ``plink2 --check-sex``.
 
-
-def reported_is_female_expr(value: hl.expr.Expression) -> hl.expr.BooleanExpression:
-    """Reported sex → ``is_female`` (bool, missing when unknown).
-
-    Accepts ``female``/``male``, ``F``/``M``, PLINK codes ``2``/``1`` or booleans.
-    """
-    import hail as hl
-
-    if value.dtype == hl.tbool:
-        return value
-    text = hl.str(value).lower()
-    return (
-        hl.case()
-        .when(hl.literal({"female", "f", "2", "woman"}).contains(text), True)
-        .when(hl.literal({"male", "m", "1", "man"}).contains(text), False)
-        .or_missing()
-    )
-
-
-def sex_check(mt: hl.MatrixTable, *, min_x_snps: int = 100) -> pd.DataFrame | None:
-    """Impute sex from chrX and compare with the reported sex.
+    The inbreeding coefficient F of each sample over the non-PAR chrX SNPs with ALT
+    frequency above 0.05 (:func:`hail.impute_sex`: ``F = (O − E) / (N − E)``, O and E
+    the observed and expected homozygous calls; haploid male calls count as
+    homozygous); F < ``max_female_xf`` → female, F > ``min_male_xf`` → male, between
+    them undetermined (missing). The PARs come from the reference genome.
 
     Returns None (skip) when ``mt`` has fewer than ``min_x_snps`` common SNPs on
     the non-PAR X chromosome. Otherwise a frame indexed by ``s`` with
     ``x_f`` (float64), ``imputed_female`` (boolean), ``reported_female``
     (boolean) and ``sex_mismatch`` (bool: both known and different).
+
+    Warnings
+    --------
+    An undetermined sex (F between the thresholds) is not a mismatch, as in plink2
+    (which reports it as PROBLEM but with SNPSEX 0).
     """
     import hail as hl
 
@@ -165,7 +163,12 @@ def sex_check(mt: hl.MatrixTable, *, min_x_snps: int = 100) -> pd.DataFrame | No
     if n_x < min_x_snps:
         logger.info("sex check skipped: %d SNPs on chrX (need %d)", n_x, min_x_snps)
         return None
-    imputed = hl.impute_sex(x.GT, aaf_threshold=0.05)
+    # haploid male calls (1000 Genomes, many VCF writers) as homozygous diploid calls, as
+    # plink reads them: Hail's inbreeding aggregator takes diploid calls only
+    gt = hl.if_else(x.GT.ploidy == 1, hl.call(x.GT[0], x.GT[0]), x.GT)
+    imputed = hl.impute_sex(
+        gt, aaf_threshold=0.05, female_threshold=max_female_xf, male_threshold=min_male_xf
+    )
     field = reported_sex_field(list(mt.col))
     cols = mt.cols()
     cols = cols.select(

@@ -25,6 +25,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gwas_prs.methods.chrx import reported_is_female_expr, reported_sex_field
+from gwas_prs.methods.dosage import alt_dosage_expr, has_dosages
+
 if TYPE_CHECKING:
     import hail as hl
 
@@ -32,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 #: Variant filters, in the order they are applied (name, reason template).
 VARIANT_FILTERS: tuple[tuple[str, str], ...] = (
+    ("info", "{info_source} < {min_info}"),
     ("call_rate", "variant call rate < {min_variant_call_rate}"),
     ("maf", "minor allele frequency < {min_maf}"),
     ("hwe", "HWE exact mid-p < {hwe_p}{hwe_where}"),
@@ -48,9 +52,56 @@ class VariantThresholds:
     min_call_rate: float = 0.95
     min_maf: float = 0.01
     hwe_p: float = 1e-6
+    #: imputation quality (0: no filter)
+    min_info: float = 0.0
 
 
-def call_rate_expr(gt: hl.expr.CallExpression) -> hl.expr.Float64Expression:
+#: Where the imputation quality comes from (see :func:`info_expr`).
+INFO_SOURCES = {
+    "R2": "INFO/R2",
+    "INFO": "INFO/INFO",
+    "mach_r2": "MaCH r² of the dosages",
+}
+
+
+def info_source(mt: hl.MatrixTable) -> str | None:
+    """``R2`` or ``INFO`` (a float field of the VCF's INFO), ``mach_r2`` (dosages
+    without one), or None (hard calls only: no imputation quality)."""
+    import hail as hl
+
+    info = mt.row.get("info")
+    if info is not None and isinstance(info.dtype, hl.tstruct):
+        for name in ("R2", "INFO"):
+            if name in info.dtype and info.dtype[name] in (hl.tfloat64, hl.tfloat32):
+                return name
+    return "mach_r2" if has_dosages(mt) else None
+
+
+def mach_r2_expr(dosage: hl.expr.Float64Expression) -> hl.expr.Float64Expression:
+    """MaCH r² (row aggregation): the variance of the ALT dosages over the samples
+    with one, divided by ``2p(1 − p)`` with ``p`` their mean / 2 — the ratio of the
+    observed to the expected dosage variance (plink2's ``--mach-r2-filter`` metric for
+    unphased dosages). Missing for a monomorphic variant (plink2's NaN)."""
+    import hail as hl
+
+    mean = hl.agg.mean(dosage)
+    variance = hl.agg.mean(dosage * dosage) - mean * mean
+    p = mean / 2
+    return hl.or_missing((p > 0) & (p < 1), variance / (2 * p * (1 - p)))
+
+
+def info_expr(mt: hl.MatrixTable, source: str | None) -> hl.expr.Float64Expression:
+    """The imputation quality of each row from ``source`` (:func:`info_source`)."""
+    import hail as hl
+
+    if source in ("R2", "INFO"):
+        return hl.float64(mt.info[source])
+    if source == "mach_r2":
+        return mach_r2_expr(alt_dosage_expr(mt))
+    return hl.missing(hl.tfloat64)
+
+
+def call_rate_expr(gt: hl.expr.Expression) -> hl.expr.Float64Expression:
     """Fraction of columns with a called genotype (row aggregation, float64)."""
     import hail as hl
 
@@ -91,25 +142,38 @@ def variant_qc_exprs(
     gt: hl.expr.CallExpression,
     alleles: hl.expr.ArrayExpression,
     hwe_samples: hl.expr.BooleanExpression | None = None,
+    dosage: hl.expr.Float64Expression | None = None,
 ) -> dict[str, hl.expr.Expression]:
     """Row aggregations of variant QC (for ``annotate_rows``).
+
+    With ``dosage`` (imputed input: the ALT dosage ``DS``), the call rate counts
+    defined dosages and ``AF`` is the mean dosage / 2, as plink2 computes
+    ``--geno dosage`` and ``--maf`` on dosage data; HWE and ``AC``/``AN`` use the
+    hard calls ``gt``.
 
     Returns
     -------
     dict
         ``call_rate`` (float64), ``n_called`` (int64), ``AC`` (int32, ALT
-        allele count), ``AN`` (int32), ``AF`` (float64, ALT allele frequency;
-        missing when nothing is called), ``p_hwe`` (float64, exact mid-p).
+        allele count of the hard calls), ``AN`` (int32), ``AF`` (float64, ALT
+        allele frequency; missing when nothing is called), ``p_hwe`` (float64,
+        exact mid-p).
     """
     import hail as hl
 
     stats = hl.agg.call_stats(gt, alleles)
+    present = gt if dosage is None else dosage
+    af = (
+        hl.or_missing(stats.AN > 0, stats.AC[1] / stats.AN)
+        if dosage is None
+        else hl.agg.mean(dosage) / 2
+    )
     return {
-        "call_rate": call_rate_expr(gt),
-        "n_called": hl.agg.count_where(hl.is_defined(gt)),
+        "call_rate": call_rate_expr(present),
+        "n_called": hl.agg.count_where(hl.is_defined(present)),
         "AC": stats.AC[1],
         "AN": stats.AN,
-        "AF": hl.or_missing(stats.AN > 0, stats.AC[1] / stats.AN),
+        "AF": af,
         "p_hwe": hwe_expr(gt, hwe_samples).p_value,
     }
 
@@ -119,7 +183,9 @@ def variant_filter_exprs(
 ) -> dict[str, hl.expr.BooleanExpression]:
     """Per-filter failure flags (each on its own, booleans, never missing).
 
-    ``fail_call_rate``, ``fail_maf`` (missing AF counts as failing: nothing
+    ``fail_info`` (imputation quality below ``min_info``; missing quality, e.g. a
+    monomorphic variant, passes, as in plink2), ``fail_call_rate``, ``fail_maf``
+    (missing AF counts as failing: nothing
     called), ``fail_hwe`` (missing p, e.g. no called controls, counts as
     passing, like PLINK).
     """
@@ -127,6 +193,9 @@ def variant_filter_exprs(
 
     maf = maf_expr(row.AF)
     return {
+        "fail_info": hl.coalesce(row.info_score < thresholds.min_info - EPSILON, False)
+        if thresholds.min_info > 0
+        else hl.bool(False),
         "fail_call_rate": row.call_rate < thresholds.min_call_rate - EPSILON,
         "fail_maf": hl.coalesce(maf < thresholds.min_maf - EPSILON, True),
         "fail_hwe": hl.coalesce(row.p_hwe < thresholds.hwe_p, False),
@@ -145,6 +214,23 @@ def first_failed_filter_expr(
     return out
 
 
+def hwe_in_sample_expr(
+    mt: hl.MatrixTable, hwe_samples: hl.expr.BooleanExpression | None
+) -> hl.expr.BooleanExpression | None:
+    """The genotypes the HWE test counts: ``hwe_samples`` (all when None) and, on the
+    non-PAR X, only females (the reported sex; diploid calls when ``mt`` has no sex
+    column), as ``plink2 --hwe`` does: a male's single X is no genotype to test."""
+    import hail as hl
+
+    field = reported_sex_field(list(mt.col))
+    if field is None:
+        x_ok = ~mt.locus.in_x_nonpar() | hl.coalesce(mt.GT.ploidy == 2, False)
+    else:
+        female = hl.coalesce(reported_is_female_expr(mt[field]), False)
+        x_ok = ~mt.locus.in_x_nonpar() | female
+    return x_ok if hwe_samples is None else hl.coalesce(hwe_samples, False) & x_ok
+
+
 def variant_qc_table(
     mt: hl.MatrixTable,
     thresholds: VariantThresholds,
@@ -155,18 +241,22 @@ def variant_qc_table(
     Parameters
     ----------
     mt : :class:`hail.MatrixTable`
-        Genotypes (``GT``) of the samples that passed sample QC.
+        Genotypes (``GT``; ``DS`` for imputed input, see :func:`variant_qc_exprs`) of
+        the samples that passed sample QC.
     thresholds : :class:`VariantThresholds`
     hwe_samples : :class:`hail.BooleanExpression`, optional
-        Column expression of ``mt``: the samples the HWE test uses (controls).
+        Column expression of ``mt``: the samples the HWE test uses (controls); on
+        the non-PAR X only their females (:func:`hwe_in_sample_expr`).
 
     Returns
     -------
     :class:`hail.Table`
         Keyed by ``locus``, ``alleles``; fields of :func:`variant_qc_exprs`
-        plus ``maf`` (float64), ``fail_call_rate``, ``fail_maf``, ``fail_hwe``
+        plus ``info_score`` (float64, the imputation quality of :func:`info_source`;
+        missing for hard-called input), ``maf`` (float64), ``fail_info``,
+        ``fail_call_rate``, ``fail_maf``, ``fail_hwe``
         (bool, each filter on its own), ``removed_by`` (str: the first filter
-        failed in the order call rate → MAF → HWE; missing when kept) and
+        failed in the order INFO → call rate → MAF → HWE; missing when kept) and
         ``pass`` (bool).
 
     Warnings
@@ -176,7 +266,11 @@ def variant_qc_table(
     """
     import hail as hl
 
-    mt = mt.select_rows(**variant_qc_exprs(mt.GT, mt.alleles, hwe_samples))
+    dosage = alt_dosage_expr(mt) if has_dosages(mt) else None
+    mt = mt.select_rows(
+        **variant_qc_exprs(mt.GT, mt.alleles, hwe_in_sample_expr(mt, hwe_samples), dosage),
+        info_score=info_expr(mt, info_source(mt)),
+    )
     ht = mt.rows()
     ht = ht.annotate(maf=maf_expr(ht.AF))
     ht = ht.annotate(**variant_filter_exprs(ht, thresholds))
