@@ -129,3 +129,19 @@ def test_cli_help_lists_qc() -> None:
     code, output = _cli(["--help"])
     assert code == 0
     assert "qc" in output
+
+
+def test_gwas_refuses_an_unknown_xchr_model(no_jvm: None, tmp_path: Path) -> None:
+    """--xchr-model takes plink2's 1 or 2: one line, exit 2, before anything runs."""
+    from tests.cli_helpers import invoke
+
+    pheno = tmp_path / "p.tsv"
+    pheno.write_text("sample\tt\nA\t1\n")
+    code, _, errors = invoke(
+        "gwas", str(tmp_path / "run"), "--phenotypes", str(pheno), "--trait", "t",
+        "--xchr-model", "3",
+    )  # fmt: skip
+    assert code == 2
+    assert errors == (
+        "error: --xchr-model 3: choose 2 (males 0/2, plink2's default) or 1 (males 0/1)\n"
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from gwas_prs.core.errors import EnvironmentSetupError, ExternalCommandError
 from gwas_prs.core.processes import find_program, run_command
-from gwas_prs.engine.local_threads import set_local_cores, usable_cores
+from gwas_prs.engine.local_threads import set_local_cores, set_scratch_dir, usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +267,19 @@ def is_hail_running() -> bool:
     return Env._hc is not None
 
 
+def _local_scratch(run_dir: str | None) -> str | None:
+    """``RUN/tmp/local`` of a local run folder (created), for the numpy steps'
+    temporary files; None for a remote or no run folder."""
+    if run_dir is None or "://" in run_dir:
+        return None
+    folder = Path(run_dir) / "tmp" / "local"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(folder)
+
+
 def start_hail(config: HailConfig) -> str | None:
     """Start Hail as described by ``config`` and return the path of its log.
 
@@ -279,6 +292,7 @@ def start_hail(config: HailConfig) -> str | None:
         Java is missing or too old, or the run folder is on ``gs://`` and the
         GCS connector is missing in local mode (checked before the JVM starts).
     """
+    set_scratch_dir(_local_scratch(config.run_dir))
     if is_hail_running():
         logger.debug("Hail is already running; reusing it")
         return None

@@ -25,6 +25,20 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _local_cores: int | None = None
+_scratch_dir: str | None = None
+
+
+def set_scratch_dir(folder: str | None) -> None:
+    """Record the local folder for the numpy steps' temporary files (``RUN/tmp/local``,
+    set by :func:`gwas_prs.engine.hail_context.start_hail` for a local run folder)."""
+    global _scratch_dir
+    _scratch_dir = folder
+
+
+def scratch_dir() -> str | None:
+    """The folder of :func:`set_scratch_dir` when it exists, else None (the system's
+    temporary folder)."""
+    return _scratch_dir if _scratch_dir and os.path.isdir(_scratch_dir) else None
 
 
 def set_local_cores(cores: int) -> None:

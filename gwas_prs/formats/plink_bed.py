@@ -118,10 +118,13 @@ def exported_bed(
     mt: hl.MatrixTable, varid: hl.expr.StringExpression | None = None
 ) -> Iterator[tuple[npt.NDArray[np.uint8], int, str]]:
     """``mt``'s ``GT`` as a memory-mapped PLINK 1 .bed (:func:`export_bed` into a
-    temporary local folder removed on exit). Yields the byte array of
+    temporary folder removed on exit: inside ``RUN/tmp/local`` when a stage runs on a
+    local run folder, see :func:`gwas_prs.engine.local_threads.scratch_dir`). Yields the byte array of
     :func:`open_bed`, the number of samples and the fileset prefix; decode with
     :func:`read_bed_rows`. Local mode only."""
-    with tempfile.TemporaryDirectory(prefix="gwas-prs-bed-") as tmp:
+    from gwas_prs.engine.local_threads import scratch_dir
+
+    with tempfile.TemporaryDirectory(prefix="gwas-prs-bed-", dir=scratch_dir()) as tmp:
         prefix = os.path.join(tmp, "g")
         export_bed(mt, prefix, varid)
         bed, n_samples = open_bed(prefix)

@@ -30,7 +30,7 @@ XCHR_MODELS = (1, 2)
 #: The column field :func:`annotate_x_sex` adds: 1 male, 2 female, missing unknown.
 X_SEX_FIELD = "_x_sex"
 #: Column names that hold the reported sex in sample metadata.
-REPORTED_SEX_FIELDS = ("gender", "sex", "reported_sex", "is_female")
+REPORTED_SEX_FIELDS = ("is_female", "gender", "reported_sex", "sex")
 
 
 def reported_sex_field(col_fields: list[str]) -> str | None:
@@ -41,12 +41,16 @@ def reported_sex_field(col_fields: list[str]) -> str | None:
 def reported_is_female_expr(value: hl.expr.Expression) -> hl.expr.BooleanExpression:
     """Reported sex → ``is_female`` (bool, missing when unknown).
 
-    Accepts ``female``/``male``, ``F``/``M``, PLINK codes ``2``/``1`` or booleans.
+    Accepts ``female``/``male``, ``F``/``M``, PLINK codes ``2``/``1`` (strings or
+    numbers) or booleans.
     """
     import hail as hl
 
     if value.dtype == hl.tbool:
         return value
+    if value.dtype in (hl.tint32, hl.tint64, hl.tfloat32, hl.tfloat64):
+        number = hl.float64(value)
+        return hl.case().when(number == 2.0, True).when(number == 1.0, False).or_missing()
     text = hl.str(value).lower()
     return (
         hl.case()
@@ -58,8 +62,13 @@ def reported_is_female_expr(value: hl.expr.Expression) -> hl.expr.BooleanExpress
 
 def annotate_x_sex(mt: hl.MatrixTable) -> hl.MatrixTable:
     """``mt`` with the column field :data:`X_SEX_FIELD` (float64: 1 male, 2 female,
-    missing when unknown or when ``mt`` has no reported-sex column)."""
+    missing when unknown or when ``mt`` has no reported-sex column); kept as it is when
+    ``mt`` already has it (the gwas stage reads it from the silver columns before the
+    phenotype covariates, one of which may be named ``sex``, replace them)."""
     import hail as hl
+
+    if X_SEX_FIELD in mt.col:
+        return mt
 
     field = reported_sex_field(list(mt.col))
     if field is None:

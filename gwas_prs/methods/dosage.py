@@ -21,6 +21,16 @@ def has_dosages(mt: hl.MatrixTable) -> bool:
     return "DS" in mt.entry
 
 
+def diploid_call_expr(gt: hl.expr.CallExpression) -> hl.expr.CallExpression:
+    """``gt`` with a haploid call made homozygous diploid (``1`` → ``1/1``), as PLINK
+    reads a male's non-PAR X call and as the silver .bed stores it; other calls as
+    they are. Methods on hard calls (clumping r², frequencies, the sex check) use it
+    so that both engines see the same genotypes."""
+    import hail as hl
+
+    return hl.if_else(gt.ploidy == 1, hl.call(gt[0], gt[0]), gt)
+
+
 def alt_dosage_expr(mt: hl.MatrixTable) -> hl.expr.Float64Expression:
     """The ALT dosage on the diploid 0..2 scale (float64, missing for a missing call):
     ``DS`` when ``mt`` has dosages, else the ALT count of ``GT``.

@@ -47,6 +47,7 @@ from gwas_prs.engine.switch import current_engine, stage_runner
 from gwas_prs.engine.table_io import frame_to_table, variant_table_to_frame
 from gwas_prs.formats.phenotypes import PhenotypeTable, read_phenotypes
 from gwas_prs.formats.silver_bed import kept_silver_bed
+from gwas_prs.methods.chrx import annotate_x_sex
 from gwas_prs.methods.gwas.association import TraitSpec, association_tests, lambda_gc
 from gwas_prs.methods.gwas.splits import assign_splits
 
@@ -285,6 +286,9 @@ def run_gwas(config: GwasConfig, hail: HailConfig | None = None) -> GwasResult:
     columns = table[keep].astype("float64").rename_axis("s").reset_index()
     columns["s"] = columns["s"].astype(str)
     ht = frame_to_table(columns, {"s": hl.tstr, **{c: hl.tfloat64 for c in keep}}, key=["s"])
+    # the reported sex of chrX's coding, from the sample metadata, before a phenotype
+    # covariate (e.g. ``sex``) can replace a metadata column of the same name
+    mt = annotate_x_sex(mt)
     # NaN (pandas' missing) arrives as missing
     mt = mt.annotate_cols(**{c: ht[mt.s][c] for c in keep})
     mt = mt.annotate_cols(**{name: mt.pcs[k] for k, name in enumerate(pc_names)})

@@ -173,8 +173,16 @@ def vcf_genotypes(
     hard_call_threshold: float = INGEST.default("hard-call-threshold"),
 ) -> hl.MatrixTable:
     """An imported VCF split and cleaned (:func:`split_and_drop_alleles`); with ``DS``
-    or ``GP``, its entries become ``GT`` (derived) and ``DS`` (each split ALT's dosage)."""
+    or ``GP``, its entries become ``GT`` (derived) and ``DS`` (each split ALT's dosage,
+    doubled for a haploid call: the diploid 0..2 scale everywhere)."""
+    import hail as hl
+
     dosages = alt_dosages_expr(mt)
+    if dosages is not None and "GT" in mt.entry:
+        # a haploid call's dosage (a male's non-PAR X: 0..1) on the diploid scale, as
+        # plink2 imports it, so the derived hard call of a hemizygous ALT is 1/1
+        haploid = hl.coalesce(mt.GT.ploidy == 1, False)
+        dosages = hl.if_else(haploid, dosages.map(lambda d: 2 * d), dosages)
     if dosages is not None:  # per-ALT dosages, picked for each ALT after the split
         mt = mt.select_entries(*(["GT"] if "GT" in mt.entry else []), _alt_ds=dosages)
     mt = split_and_drop_alleles(mt, keep_symbolic=keep_symbolic, needs_split=needs_split)

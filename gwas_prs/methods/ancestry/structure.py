@@ -207,15 +207,16 @@ def hwe_pca(mt: hl.MatrixTable, k: int) -> PcaResult:
 
     ``mt`` holds the pruned SNPs and the samples to analyse. The total variance
     is computed in the same standardisation (an extra pass over ``mt``). In Hail
-    local mode (up to 20,000 samples) the same decomposition is computed exactly
-    in numpy (:mod:`gwas_prs.methods.ancestry.pca_local`), much faster on one machine.
+    local mode the same decomposition is computed in numpy
+    (:mod:`gwas_prs.methods.ancestry.pca_local`: exact up to 5,000 samples, randomized
+    above), much faster on one machine.
     """
     import hail as hl
 
     from gwas_prs.engine.switch import numpy_engine
-    from gwas_prs.methods.ancestry.pca_local import MAX_SAMPLES, local_hwe_pca
+    from gwas_prs.methods.ancestry.pca_local import local_hwe_pca
 
-    if numpy_engine() and mt.count_cols() <= MAX_SAMPLES:
+    if numpy_engine():
         eigenvalues, total, scores, loadings, n_variants = local_hwe_pca(mt, k)
         return with_sign_convention(PcaResult(eigenvalues, total, scores, loadings, n_variants))
     stats = hl.agg.call_stats(mt.GT, mt.alleles)

@@ -42,7 +42,7 @@ from gwas_prs.methods.chrx import (
     x_coded_dosage_expr,
     x_nonpar_interval,
 )
-from gwas_prs.methods.dosage import alt_dosage_expr, has_dosages
+from gwas_prs.methods.dosage import alt_dosage_expr, diploid_call_expr, has_dosages
 
 if TYPE_CHECKING:
     import hail as hl
@@ -165,45 +165,62 @@ def _x_association_pass(
     xchr_model: int,
 ) -> dict[str, hl.Table]:
     """:func:`association_tests` on the non-PAR X rows ``x``: males coded by
-    ``xchr_model``; the sex as a covariate when both sexes are present (samples of
-    unknown sex then drop out, a missing covariate, as in plink2); ``alt_af``
-    counting one allele per male."""
+    ``xchr_model``; the sex as a covariate of each trait whose samples have both sexes
+    (samples of unknown sex then drop out, a missing covariate, as in plink2);
+    ``alt_af`` counting one allele per male."""
     import hail as hl
 
     x = annotate_x_sex(x)
-    sexes = x.aggregate_cols(hl.agg.counter(x[X_SEX_FIELD]))
-    x_covariates = list(covariates)
     named_sex = any(c.lower() in REPORTED_SEX_FIELDS for c in covariates)
-    if sexes.get(1.0) and sexes.get(2.0) and not named_sex:
-        x_covariates.append(X_SEX_FIELD)  # samples of unknown sex then drop out, as in plink2
-    elif not sexes.get(1.0) and not sexes.get(2.0):
+
+    def tested(trait: TraitSpec, names: Sequence[str]) -> hl.expr.BooleanExpression:
+        defined = hl.is_defined(x[phenotype[trait.name]])
+        for c in names:
+            defined = defined & hl.is_defined(x[c])
+        return defined
+
+    # the sexes among each trait's samples (a sex-specific trait gets no sex covariate)
+    sexes = x.aggregate_cols(
+        [hl.agg.filter(tested(t, covariates), hl.agg.counter(x[X_SEX_FIELD])) for t in traits]
+    )
+    with_sex = [bool(counts.get(1.0) and counts.get(2.0)) and not named_sex for counts in sexes]
+    if not any(counts.get(1.0) or counts.get(2.0) for counts in sexes):
         logger.warning(
             "chrX: no sample has a reported sex (a gender/sex column in the sample file); "
             "the non-PAR X is tested without the sex covariate, every genotype as written"
         )
-    logger.info(
-        "chrX: %d males, %d females, %d of unknown sex, --xchr-model %d%s",
-        sexes.get(1.0, 0),
-        sexes.get(2.0, 0),
-        sexes.get(None, 0),
-        xchr_model,
-        ", sex as a covariate" if X_SEX_FIELD in x_covariates else "",
+    for trait, counts, sex in zip(traits, sexes, with_sex, strict=True):
+        logger.info(
+            "chrX, %s: %d males, %d females, %d of unknown sex, --xchr-model %d%s",
+            trait.name,
+            counts.get(1.0, 0),
+            counts.get(2.0, 0),
+            counts.get(None, 0),
+            xchr_model,
+            ", sex as a covariate" if sex else "",
+        )
+    x = x.annotate_rows(
+        _x_af=[
+            hl.agg.filter(
+                tested(t, [*covariates, X_SEX_FIELD] if sex else covariates),
+                x_alt_frequency_expr(x),
+            )
+            for t, sex in zip(traits, with_sex, strict=True)
+        ]
     )
-
-    def tested(trait: TraitSpec) -> hl.expr.BooleanExpression:
-        defined = hl.is_defined(x[phenotype[trait.name]])
-        for c in x_covariates:
-            defined = defined & hl.is_defined(x[c])
-        return defined
-
-    x = x.annotate_rows(_x_af=[hl.agg.filter(tested(t), x_alt_frequency_expr(x)) for t in traits])
     frequencies = x.rows().select("_x_af")
-    gt = x.GT
-    x = x.select_entries(
-        GT=hl.if_else(gt.ploidy == 1, hl.call(gt[0], gt[0]), gt),
-        DS=x_coded_dosage_expr(x, xchr_model),
-    )
-    results = _association_pass(x, traits, phenotype, x_covariates, test, None)
+    entries: dict[str, hl.expr.Expression] = {}
+    if "GT" in x.entry:
+        entries["GT"] = diploid_call_expr(x.GT)
+    if has_dosages(x) or xchr_model == 1:  # else the homozygous GT is the 0/2 coding
+        entries["DS"] = x_coded_dosage_expr(x, xchr_model)
+    x = x.select_entries(**entries)
+    results: dict[str, hl.Table] = {}
+    for sex in (True, False):
+        group = [t for t, s in zip(traits, with_sex, strict=True) if s == sex]
+        if group:
+            names = [*covariates, X_SEX_FIELD] if sex else list(covariates)
+            results |= _association_pass(x, group, phenotype, names, test, None)
     return {
         trait.name: results[trait.name].annotate(
             alt_af=frequencies[results[trait.name].key]._x_af[k]

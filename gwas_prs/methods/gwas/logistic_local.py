@@ -42,6 +42,9 @@ MAX_ITERATIONS = 25
 TOLERANCE = 1e-6
 #: Variants fitted together.
 BLOCK = 2048
+#: Bytes per variant × sample that one Wald block holds while it is fitted (the
+#: decoded genotypes, the dosage, fitted probabilities, weights, the design products).
+WALD_BYTES_PER_ENTRY = 64
 
 #: What :func:`wald_block` returns for B variants: ``beta``, ``se`` (float64),
 #: ``converged``, ``exploded`` (bool), ``iterations`` (int64), each of length B.
@@ -227,7 +230,12 @@ def logistic_wald_rows(
     """
     from scipy.special import erfc
 
+    from gwas_prs.engine.local_threads import local_cores
+    from gwas_prs.engine.memory import rows_per_block
+
     n_rows = bed.shape[0]
+    # every worker holds a block's dosages, weights and Fisher products at once
+    block = rows_per_block(len(y), WALD_BYTES_PER_ENTRY, local_cores(), block)
     b_null = null_fit(y, covariates)
     out = {
         name: np.full(n_rows, np.nan)

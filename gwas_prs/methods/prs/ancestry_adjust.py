@@ -500,7 +500,8 @@ def _snap_to_reference(sorted_reference: np.ndarray, values: np.ndarray) -> np.n
     above = sorted_reference[np.clip(at, 0, n - 1)]
     nearest = np.where(np.abs(values - below) <= np.abs(above - values), below, above)
     tolerance = TIE_RTOL * (np.abs(values) + float(np.std(sorted_reference)))
-    return np.where(np.abs(nearest - values) <= tolerance, nearest, values)
+    close = np.isfinite(values) & (np.abs(nearest - values) <= tolerance)
+    return np.where(close, nearest, values)
 
 
 def _percentile_of_score(sorted_reference: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -192,6 +192,9 @@ def ld_edges(mt: Any, params: ClumpParameters, block_size: int | None = None) ->
     from hail.linalg import BlockMatrix
     from hail.linalg.utils import locus_windows
 
+    from gwas_prs.methods.dosage import diploid_call_expr
+
+    mt = mt.annotate_entries(GT=diploid_call_expr(mt.GT))  # male X as the silver .bed has it
     starts, stops = locus_windows(mt.locus, params.kb * 1000)
     size = block_size or CLUMP_BLOCK_SIZE
     start_of = hl.literal([int(x) for x in starts], dtype=hl.tarray(hl.tint64))

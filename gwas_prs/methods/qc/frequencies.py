@@ -74,10 +74,15 @@ def frequencies_table(mt: hl.MatrixTable, groupings: Sequence[str]) -> hl.Table:
     """Per-variant ALT counts overall and per group (:class:`hail.Table`, not written).
 
     Row fields: ``rsid`` (if present), ``all`` (struct ``AC``, ``AN``) and one
-    ``dict<str, struct{AC, AN}>`` per grouping field.
+    ``dict<str, struct{AC, AN}>`` per grouping field. A haploid call (a male's
+    non-PAR X) counts as homozygous, two alleles, as in the silver .bed.
     """
     import hail as hl
 
+    from gwas_prs.methods.dosage import diploid_call_expr
+
+    # a male's non-PAR X call homozygous, as the numpy twin reads it from the .bed
+    mt = mt.annotate_entries(GT=diploid_call_expr(mt.GT))
     aggs: dict[str, hl.expr.Expression] = {
         "all": hl.struct(
             AC=hl.agg.sum(mt.GT.n_alt_alleles()), AN=2 * hl.agg.count_where(hl.is_defined(mt.GT))

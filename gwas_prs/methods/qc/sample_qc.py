@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from gwas_prs.methods.chrx import reported_is_female_expr, reported_sex_field
-from gwas_prs.methods.dosage import has_dosages
+from gwas_prs.methods.dosage import diploid_call_expr, has_dosages
 
 if TYPE_CHECKING:
     import hail as hl
@@ -165,7 +165,7 @@ def sex_check(
         return None
     # haploid male calls (1000 Genomes, many VCF writers) as homozygous diploid calls, as
     # plink reads them: Hail's inbreeding aggregator takes diploid calls only
-    gt = hl.if_else(x.GT.ploidy == 1, hl.call(x.GT[0], x.GT[0]), x.GT)
+    gt = diploid_call_expr(x.GT)
     imputed = hl.impute_sex(
         gt, aaf_threshold=0.05, female_threshold=max_female_xf, male_threshold=min_male_xf
     )
@@ -193,8 +193,17 @@ def kinship_degree(phi: float) -> str:
     return "unrelated"
 
 
-#: Largest sample count for the numpy KING (three N × N float64 count matrices).
-LOCAL_KING_MAX_SAMPLES = 12_000
+#: Bytes per sample pair of the numpy KING: three N × N float64 count matrices and the
+#: float32 products and float64 temporaries beside them.
+LOCAL_KING_BYTES_PER_PAIR = 64
+
+
+def local_king_max_samples() -> int:
+    """Largest sample count for the numpy KING on this machine (from the memory
+    available, :mod:`gwas_prs.engine.memory`: about 12,000 on a 24 GiB laptop)."""
+    from gwas_prs.engine.memory import max_square_samples
+
+    return max_square_samples(LOCAL_KING_BYTES_PER_PAIR)
 
 
 def local_king_pairs(mt_pruned: hl.MatrixTable, min_kinship: float) -> pd.DataFrame:
@@ -254,9 +263,17 @@ def king_pairs(mt_pruned: hl.MatrixTable, min_kinship: float = KINSHIP_REPORT_MI
 
     from gwas_prs.engine.switch import numpy_engine
 
-    if numpy_engine() and mt_pruned.count_cols() <= LOCAL_KING_MAX_SAMPLES:
+    n_samples = mt_pruned.count_cols() if numpy_engine() else 0
+    if numpy_engine() and n_samples <= local_king_max_samples():
         frame = local_king_pairs(mt_pruned, min_kinship)
     else:
+        if numpy_engine():
+            logger.info(
+                "KING: %d samples are more than the numpy KING fits in this machine's "
+                "memory (%d); running hl.king",
+                n_samples,
+                local_king_max_samples(),
+            )
         king = hl.king(mt_pruned.GT)
         pairs = king.filter_entries((king.s_1 < king.s) & (king.phi > min_kinship)).entries()
         pairs = pairs.select(i=pairs.s_1, j=pairs.s, kinship=pairs.phi).key_by()
