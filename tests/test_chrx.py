@@ -279,3 +279,17 @@ def test_chrx_hwe_counts_females_only(cohort: dict) -> None:
     theirs = theirs.loc[ours.index]
     worst = np.abs(np.log10(ours["p_hwe"].astype(float)) - np.log10(theirs["MIDP"])).max()
     assert worst <= 1e-4  # -log10 p; plink2 prints 6 significant digits
+
+
+def test_chrx_dosage_frequencies_equal_plink2_freq(cohort: dict) -> None:
+    """Imputed input: variant QC's ALT frequency counts a male's non-PAR X dosage as one
+    allele, as ``plink2 --pfile xd --freq`` does (PARs and chr22: two per sample)."""
+    from gwas_prs.methods.qc.variant_qc import VariantThresholds, variant_qc_table
+
+    folder = cohort["dir"]
+    _plink2(folder, "--pfile", "xd", "--freq", "--out", "f")
+    theirs = pd.read_csv(folder / "f.afreq", sep="\t").set_index("ID")["ALT_FREQS"]
+    ours = variant_qc_table(_matrix_table(cohort, "xd"), VariantThresholds()).to_pandas()
+    ours.index = [f"v{j}" for j in range(len(cohort["rows"]))]
+    worst = np.abs(ours["AF"].to_numpy(dtype=float) - theirs.loc[ours.index].to_numpy()).max()
+    assert worst <= 1e-6  # plink2 prints 6 significant digits

@@ -322,3 +322,88 @@ def test_plink_fileset_and_matrix_table_give_the_vcf_bronze(cohort: dict) -> Non
     reference = bronze["vcf"].entries().collect()
     for name in ("plink", "mt"):
         assert bronze[name].entries().collect() == reference, name
+
+
+def _ld_dosage_vcf(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """300 samples × 80 chr22 variants in 8 LD blocks (10 kb apart inside a block, 60 kb
+    between blocks: a 250 kb window spans several), dosages on a 1/16 grid."""
+    rng = np.random.default_rng(12)
+    n, blocks, per_block = 300, 8, 10
+    rows, positions = [], []
+    for b in range(blocks):
+        base = rng.binomial(2, rng.uniform(0.2, 0.5), n).astype(float)
+        for k in range(per_block):
+            g = base.copy()
+            flip = rng.random(n) < 0.08 * (k + 1)  # LD decays along the block
+            g[flip] = rng.binomial(2, 0.35, int(flip.sum()))
+            rows.append(np.clip(g + rng.choice([-2, -1, 0, 1, 2], n) / 16, 0, 2))
+            positions.append(16_000_000 + b * 150_000 + k * 10_000)
+    ds = np.array(rows)
+    samples = [f"L{i}" for i in range(n)]
+    lines = [
+        "##fileformat=VCFv4.2",
+        '##FORMAT=<ID=DS,Number=1,Type=Float,Description="ALT dosage">',
+        "##contig=<ID=22,length=51304566>",
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                   *samples]),
+    ]  # fmt: skip
+    for j, (pos, d) in enumerate(zip(positions, ds, strict=True)):
+        values = "\t".join(f"{x:g}" for x in d)
+        lines.append(f"22\t{pos}\tld{j}\tA\tG\t.\tPASS\t.\tDS\t{values}")
+    path.write_text("\n".join(lines) + "\n")
+    return ds, samples, np.array(positions)
+
+
+def _reference_clumps(
+    ds: np.ndarray, positions: np.ndarray, p: np.ndarray, r2: float, kb: int
+) -> set[int]:
+    """Index variants of PLINK's greedy clumping (p1 = p2 = 1) over the dosage r², by
+    brute force: np.corrcoef of every pair, the most significant unclumped variant
+    first, absorbing every unclumped variant within ``kb`` at r² >= ``r2``."""
+    corr = np.corrcoef(ds) ** 2
+    taken = np.zeros(len(p), dtype=bool)
+    index = set()
+    for v in np.lexsort((np.arange(len(p)), p)):
+        if taken[v]:
+            continue
+        index.add(int(v))
+        taken[v] = True
+        near = (np.abs(positions - positions[v]) <= kb * 1000) & (corr[v] >= r2)
+        taken |= near
+    return index
+
+
+def test_dosage_clumping_uses_dosage_r2_on_both_engines(hail_context: None, tmp_path: Path) -> None:
+    """Imputed input: clumping's r² is the dosage correlation (as plink2 computes r² on
+    dosages), on the numpy engine (silver .pgen) and the Hail engine (BlockMatrix of the
+    dosages), both equal to a brute-force reference."""
+    import hail as hl
+
+    from gwas_prs.formats.silver_bed import open_silver_bed, write_silver_bed
+    from gwas_prs.methods.prs.clumping import ClumpParameters, clump_frame
+    from gwas_prs.methods.prs.prs_local import bed_clump_candidates
+    from gwas_prs.stages.ingest import vcf_genotypes
+
+    ds, samples, positions = _ld_dosage_vcf(tmp_path / "ld.vcf")
+    rng = np.random.default_rng(3)
+    p = rng.uniform(1e-8, 1, len(positions))
+    params = ClumpParameters(r2=0.1, kb=250, p1=1.0, p2=1.0)
+    expected = _reference_clumps(ds, positions, p, params.r2, params.kb)
+    assert 8 <= len(expected) < len(p) / 2  # LD absorbs most variants, blocks stay apart
+
+    mt = vcf_genotypes(hl.import_vcf(str(tmp_path / "ld.vcf"), reference_genome="GRCh37"))
+    table = hl.Table.from_pandas(pd.DataFrame({"pos": positions, "p": p}), key="pos")
+    hail_frame = clump_frame(mt, table[mt.locus.position].p, params)
+    hail_index = set(np.flatnonzero(hail_frame["index_variant"].to_numpy()))
+
+    write_silver_bed(mt, str(tmp_path / "genotypes"))
+    silver = open_silver_bed(str(tmp_path), len(samples), len(positions))
+    assert silver is not None and silver.pgen is not None
+    sumstats = pd.DataFrame(
+        {"chromosome": "22", "position": positions, "ref": "A", "alt": "G", "p_value": p,
+         "beta": rng.normal(size=len(p))}
+    )  # fmt: skip
+    candidates, _ = bed_clump_candidates(silver, sumstats, samples, params)
+    numpy_index = set(np.flatnonzero(candidates.result.is_index))
+    assert hail_index == expected
+    assert numpy_index == expected

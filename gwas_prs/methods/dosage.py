@@ -2,10 +2,11 @@
 
 Bronze and silver MatrixTables carry ``GT`` and, for imputed input, ``DS`` (the
 expected number of ALT alleles; see :mod:`gwas_prs.formats.genotype_import`).
-Association tests, scoring, allele frequencies and the LD of LDpred2/lassosum2 use
-:func:`alt_dosage_expr`: ``DS`` when the MatrixTable has it, else the ALT count of
-``GT``. Methods that need hard calls (KING, LD pruning, heterozygosity, HWE,
-clumping's r², as PLINK 1.9 computes it) keep using ``GT``.
+Association tests, scoring, allele frequencies, clumping's r² and the LD of
+LDpred2/lassosum2 use :func:`alt_dosage_expr`: ``DS`` when the MatrixTable has it, else
+the ALT count of ``GT``. Methods that need hard calls (KING, LD pruning,
+heterozygosity, HWE; clumping of hard-called cohorts, PLINK 1.9's haplotype r²) keep
+using ``GT``.
 """
 
 from __future__ import annotations

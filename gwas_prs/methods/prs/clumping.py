@@ -176,6 +176,39 @@ def haplotype_r2_expr(table: Any) -> Any:
     return d * d / (p_a * (1 - p_a) * p_b * (1 - p_b))
 
 
+def _dosage_ld_edges(
+    mt: Any, params: ClumpParameters, block_size: int | None = None
+) -> tuple[Any, Any]:
+    """:func:`ld_edges` of an imputed ``mt`` (``DS``): pairs whose dosage r² (squared
+    Pearson correlation of the mean-imputed dosages,
+    :func:`gwas_prs.methods.ld_local.banded_dosage_edges`) is ``>= params.r2``, from a
+    BlockMatrix of standardised dosages multiplied inside the windows."""
+    import hail as hl
+    from hail.linalg import BlockMatrix
+    from hail.linalg.utils import locus_windows
+
+    from gwas_prs.methods.dosage import alt_dosage_expr
+
+    starts, stops = locus_windows(mt.locus, params.kb * 1000)
+    mt = mt.annotate_entries(_d=alt_dosage_expr(mt))
+    mt = mt.annotate_rows(_mean=hl.agg.mean(mt._d))
+    mt = mt.annotate_rows(_ss=hl.agg.sum(hl.or_else((mt._d - mt._mean) ** 2, 0.0)))
+    z = hl.or_else((mt._d - mt._mean) / hl.sqrt(mt._ss), 0.0)
+    matrix = BlockMatrix.from_entry_expr(
+        hl.if_else(hl.is_finite(z), z, 0.0), block_size=block_size or CLUMP_BLOCK_SIZE
+    )
+    product = (matrix @ matrix.T).sparsify_row_intervals(starts, stops, blocks_only=True)
+    entries = product.entries(keyed=False)
+    stop_of = hl.literal([int(x) for x in stops], dtype=hl.tarray(hl.tint64))
+    entries = entries.filter(
+        (entries.j > entries.i)
+        & (entries.j < stop_of[hl.int32(entries.i)])
+        & (entries.entry * entries.entry >= params.r2)
+    )
+    found = table_to_frame(entries, {"i": entries.i, "j": entries.j})
+    return found["i"].to_numpy(dtype=np.int64), found["j"].to_numpy(dtype=np.int64)
+
+
 def ld_edges(mt: Any, params: ClumpParameters, block_size: int | None = None) -> tuple[Any, Any]:
     """Pairs of rows of ``mt`` (by row index) within ``kb`` with PLINK r² ``>= r2``.
 
@@ -192,8 +225,10 @@ def ld_edges(mt: Any, params: ClumpParameters, block_size: int | None = None) ->
     from hail.linalg import BlockMatrix
     from hail.linalg.utils import locus_windows
 
-    from gwas_prs.methods.dosage import diploid_call_expr
+    from gwas_prs.methods.dosage import diploid_call_expr, has_dosages
 
+    if has_dosages(mt):
+        return _dosage_ld_edges(mt, params, block_size)
     mt = mt.annotate_entries(GT=diploid_call_expr(mt.GT))  # male X as the silver .bed has it
     starts, stops = locus_windows(mt.locus, params.kb * 1000)
     size = block_size or CLUMP_BLOCK_SIZE
@@ -317,7 +352,7 @@ def clump_candidates(
     )
     mt = mt.filter_rows(hl.is_defined(mt._clump_p) & (mt._clump_p <= max(params.p1, params.p2)))
     mt = mt.select_rows("_clump_p", *[f"_clump_v{k}" for k in range(len(values))])
-    mt = mt.select_cols().select_entries("GT")
+    mt = mt.select_cols().select_entries(*[f for f in ("GT", "DS") if f in mt.entry])
     rows = mt.rows()  # the candidates in genome order, as numpy arrays (not Python rows)
     frame = table_to_frame(
         rows,

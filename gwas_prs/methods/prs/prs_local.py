@@ -27,7 +27,7 @@ import pandas as pd
 from gwas_prs.engine.local_threads import map_blocks
 from gwas_prs.formats.plink_bed import subset_bed
 from gwas_prs.formats.silver_bed import SilverBed, column_indices, silver_dosage_list
-from gwas_prs.methods.ld_local import banded_edges, locus_windows_np
+from gwas_prs.methods.ld_local import banded_dosage_edges, banded_edges, locus_windows_np
 from gwas_prs.methods.prs.clumping import ClumpedCandidates, ClumpParameters, greedy_clump
 
 logger = logging.getLogger(__name__)
@@ -114,9 +114,16 @@ def bed_clump_candidates(
     beta = np.ascontiguousarray(chosen["beta"].to_numpy(dtype=np.float64))
     if n:
         columns = column_indices(silver, discovery)
-        bed = subset_bed(silver.bed, silver.n_samples, rows, columns)
         starts, stops = locus_windows_np(contigs, positions, params.kb * 1000)
-        edges_i, edges_j = banded_edges(bed, len(columns), starts, stops, params.r2)
+        if silver.pgen is not None:  # imputed: r² of the dosages, as plink2 on dosage data
+
+            def dosages(a: int, b: int) -> npt.NDArray[np.float64]:
+                return silver_dosage_list(silver, rows[a:b])[:, columns]
+
+            edges_i, edges_j = banded_dosage_edges(dosages, stops, params.r2)
+        else:
+            bed = subset_bed(silver.bed, silver.n_samples, rows, columns)
+            edges_i, edges_j = banded_edges(bed, len(columns), starts, stops, params.r2)
     else:
         edges_i = edges_j = np.zeros(0, dtype=np.int64)
     result = greedy_clump(p_values, edges_i, edges_j, params)

@@ -25,7 +25,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gwas_prs.methods.chrx import reported_is_female_expr, reported_sex_field
+from gwas_prs.methods.chrx import (
+    annotate_x_sex,
+    reported_is_female_expr,
+    reported_sex_field,
+    x_alt_frequency_expr,
+)
 from gwas_prs.methods.dosage import alt_dosage_expr, has_dosages
 
 if TYPE_CHECKING:
@@ -148,8 +153,9 @@ def variant_qc_exprs(
 
     With ``dosage`` (imputed input: the ALT dosage ``DS``), the call rate counts
     defined dosages and ``AF`` is the mean dosage / 2, as plink2 computes
-    ``--geno dosage`` and ``--maf`` on dosage data; HWE and ``AC``/``AN`` use the
-    hard calls ``gt``.
+    ``--geno dosage`` and ``--maf`` on dosage data (:func:`variant_qc_table` counts a
+    male's non-PAR X dosage as one allele); HWE and ``AC``/``AN`` use the hard calls
+    ``gt``.
 
     Returns
     -------
@@ -267,11 +273,19 @@ def variant_qc_table(
     import hail as hl
 
     dosage = alt_dosage_expr(mt) if has_dosages(mt) else None
+    x_af: dict[str, hl.expr.Expression] = {}
+    if dosage is not None:  # a male's non-PAR X dosage is one allele (his sex is known)
+        mt = annotate_x_sex(mt)
+        dosage = alt_dosage_expr(mt)
+        x_af["_x_af"] = hl.or_missing(mt.locus.in_x_nonpar(), x_alt_frequency_expr(mt))
     mt = mt.select_rows(
         **variant_qc_exprs(mt.GT, mt.alleles, hwe_in_sample_expr(mt, hwe_samples), dosage),
         info_score=info_expr(mt, info_source(mt)),
+        **x_af,
     )
     ht = mt.rows()
+    if x_af:
+        ht = ht.annotate(AF=hl.or_else(ht._x_af, ht.AF)).drop("_x_af")
     ht = ht.annotate(maf=maf_expr(ht.AF))
     ht = ht.annotate(**variant_filter_exprs(ht, thresholds))
     ht = ht.annotate(removed_by=first_failed_filter_expr(ht))
