@@ -44,7 +44,10 @@ from gwas_prs.stages.ingest_files import (
     classify_inputs,
     finish_bronze,
     ingest_genotype_files,
+    ingest_result,
+    metadata_match_counts,
     split_and_drop_alleles,
+    write_bronze,
 )
 
 if TYPE_CHECKING:
@@ -385,7 +388,6 @@ def _validate_and_import(
         engine=current_engine(),
     ) as stage:
         log_path = start_hail(hail_config)
-        import hail as hl
 
         tmp_mt = stage.temporary_path(run.bronze_mt)
         storage.makedirs(storage.join(run.root, "bronze"))
@@ -403,10 +405,7 @@ def _validate_and_import(
                 skip_unknown_contigs=config.skip_unknown_contigs,
                 hard_call_threshold=config.hard_call_threshold,
             )
-            mt.write(tmp_mt, overwrite=True)
-            written = hl.read_matrix_table(tmp_mt)
-            per_contig = written.aggregate_rows(hl.agg.counter(written.locus.contig))
-            n_partitions = written.n_partitions()
+            written, per_contig, n_partitions = write_bronze(mt, tmp_mt)
         import_s = time.monotonic() - t1
         n_variants = int(sum(per_contig.values()))
         stage.counts.update(
@@ -418,12 +417,9 @@ def _validate_and_import(
                     if k not in ("records_per_contig", "expected_variants_per_contig")
                 },
                 "variants": n_variants,
-                "variants_per_contig": {str(k): int(v) for k, v in per_contig.items()},
+                "variants_per_contig": per_contig,
                 "records_per_contig": scan_counts["records_per_contig"],
-                "samples_without_metadata": len(match.samples_without_metadata) if match else None,
-                "metadata_rows_without_sample": len(match.metadata_without_sample)
-                if match
-                else None,
+                **metadata_match_counts(match),
                 "partitions": n_partitions,
                 "multiallelic_split": needs_split,
                 "dosages": "DS" in written.entry,
@@ -433,19 +429,7 @@ def _validate_and_import(
         )
         # nothing is published unless Hail read what was checked and wrote what was counted
         check_unchanged(scans)
-        check_written_counts(
-            {str(k): int(v) for k, v in per_contig.items()},
-            scan_counts["expected_variants_per_contig"],
-            log_path,
-        )
+        check_written_counts(per_contig, scan_counts["expected_variants_per_contig"], log_path)
         stage.publish(tmp_mt, run.bronze_mt, "bronze_mt")
         stage.record.parameters["notes"] = notes
-    return IngestResult(
-        run_dir=run.root,
-        output=run.bronze_mt,
-        samples=len(samples),
-        counts=dict(stage.counts),
-        wall_time_s=round(time.monotonic() - started, 3),
-        notes=notes,
-        log_path=log_path,
-    )
+    return ingest_result(run, stage.counts, len(samples), started, notes, log_path)

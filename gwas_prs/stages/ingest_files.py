@@ -226,6 +226,45 @@ def finish_bronze(
     )
 
 
+def write_bronze(mt: hl.MatrixTable, path: str) -> tuple[hl.MatrixTable, dict[str, int], int]:
+    """Write ``mt`` to ``path`` and read it back: the written MatrixTable, its rows per
+    contig and its number of partitions (what the manifest records and the count check
+    compares)."""
+    import hail as hl
+
+    mt.write(path, overwrite=True)
+    written = hl.read_matrix_table(path)
+    per_contig = {
+        str(k): int(v)
+        for k, v in written.aggregate_rows(hl.agg.counter(written.locus.contig)).items()
+    }
+    return written, per_contig, written.n_partitions()
+
+
+def metadata_match_counts(match: SampleMatch | None) -> dict[str, int | None]:
+    """The manifest counts of the sample-metadata match (None without metadata)."""
+    return {
+        "samples_without_metadata": len(match.samples_without_metadata) if match else None,
+        "metadata_rows_without_sample": len(match.metadata_without_sample) if match else None,
+    }
+
+
+def ingest_result(
+    run: RunFolder, counts: dict[str, Any], samples: int, started: float, notes: list[str],
+    log_path: str | None,
+) -> IngestResult:  # fmt: skip
+    """The :class:`IngestResult` of a finished ingest (``started``: its monotonic start)."""
+    return IngestResult(
+        run_dir=run.root,
+        output=run.bronze_mt,
+        samples=samples,
+        counts=dict(counts),
+        wall_time_s=round(time.monotonic() - started, 3),
+        notes=notes,
+        log_path=log_path,
+    )
+
+
 def check_written_counts(
     per_contig: dict[str, int], expected: dict[str, int], log_path: str | None
 ) -> None:
@@ -309,7 +348,6 @@ def ingest_genotype_files(
         engine=current_engine(),
     ) as stage:
         log_path = start_hail(hail_config)
-        import hail as hl
 
         tmp_mt = stage.temporary_path(run.bronze_mt)
         storage.makedirs(storage.join(run.root, "bronze"))
@@ -321,14 +359,9 @@ def ingest_genotype_files(
             samples = scan.samples or tuple(mt.s.collect())
             if not scan.samples:  # a MatrixTable: its samples are known once Hail reads it
                 match = _match(config, metadata, list(samples), notes)
-            mt = finish_bronze(mt, metadata, parameters)
-            mt.write(tmp_mt, overwrite=True)
-            written = hl.read_matrix_table(tmp_mt)
-            per_contig = {
-                str(k): int(v)
-                for k, v in written.aggregate_rows(hl.agg.counter(written.locus.contig)).items()
-            }
-            n_partitions = written.n_partitions()
+            written, per_contig, n_partitions = write_bronze(
+                finish_bronze(mt, metadata, parameters), tmp_mt
+            )
         stage.counts.update(
             {
                 "input_format": kind,
@@ -340,10 +373,7 @@ def ingest_genotype_files(
                 "variants": int(sum(per_contig.values())),
                 "variants_per_contig": per_contig,
                 "dosages": "DS" in written.entry,
-                "samples_without_metadata": len(match.samples_without_metadata) if match else None,
-                "metadata_rows_without_sample": len(match.metadata_without_sample)
-                if match
-                else None,
+                **metadata_match_counts(match),
                 "partitions": n_partitions,
                 "validation_s": round(validation_s, 3),
                 "import_write_s": round(time.monotonic() - t1, 3),
@@ -353,15 +383,7 @@ def ingest_genotype_files(
             check_written_counts(per_contig, scan.expected_rows_per_contig, log_path)
         stage.publish(tmp_mt, run.bronze_mt, "bronze_mt")
         stage.record.parameters["notes"] = notes
-    return IngestResult(
-        run_dir=run.root,
-        output=run.bronze_mt,
-        samples=len(samples),
-        counts=dict(stage.counts),
-        wall_time_s=round(time.monotonic() - started, 3),
-        notes=notes,
-        log_path=log_path,
-    )
+    return ingest_result(run, stage.counts, len(samples), started, notes, log_path)
 
 
 def _match(
