@@ -33,8 +33,11 @@ from gwas_prs.core import storage
 from gwas_prs.core.errors import InputError
 from gwas_prs.core.reference import ReferenceContigs
 
-#: PLINK 1 numeric chromosome codes (23 X, 24 Y, 25 XY pseudo-autosomal, 26 MT)
-PLINK_CONTIG_CODES = {"23": "X", "24": "Y", "25": "X", "26": "MT", "XY": "X", "M": "MT"}
+#: PLINK 1 numeric chromosome codes (23 X, 24 Y, 25 XY pseudo-autosomal, 26 MT) and
+#: plink2's ``--split-par`` names of the pseudo-autosomal regions
+PLINK_CONTIG_CODES = {
+    "23": "X", "24": "Y", "25": "X", "26": "MT", "XY": "X", "M": "MT", "PAR1": "X", "PAR2": "X",
+}  # fmt: skip
 BED_MAGIC = b"\x6c\x1b\x01"
 BGEN_MAGIC = b"bgen"
 _ALLELE_CHARS = frozenset("ACGTNacgtn")
@@ -306,31 +309,55 @@ def _read_exact(handle: object, n: int, path: str, what: str) -> bytes:
     return bytes(data)
 
 
-def _check_probability_bits(path: str, block: bytes, compression: int, n_samples: int) -> None:
-    """Hail reads 8-bit BGEN probabilities only: check the first variant's bit depth
-    (zlib or uncompressed blocks; zstd blocks are left to Hail)."""
+def _block_head(block: bytes, compression: int, n_samples: int) -> bytes | None:
+    """The decompressed start of a layout-2 genotype block (sample count, allele count,
+    ploidy range, per-sample ploidy, phasing and bit depth); None for zstd blocks (left
+    to Hail)."""
     if compression == 1:
-        try:
-            data = zlib.decompressobj().decompress(block[4:], 10 + n_samples)
-        except zlib.error as exc:
-            raise _fail(
-                path, None, f"the first genotype block is not valid zlib data ({exc})"
-            ) from exc
-    elif compression == 0:
-        data = block
-    else:
+        return zlib.decompressobj().decompress(block[4:], 10 + n_samples)
+    if compression == 0:
+        return block
+    return None
+
+
+def _check_genotype_block(
+    path: str, index: int, block: bytes, compression: int, n_samples: int, *, bits: bool
+) -> None:
+    """Hail reads diploid, 8-bit BGEN probabilities only: check a variant's ploidy range
+    and, with ``bits``, its bit depth (``block``: the start of its genotype block)."""
+    try:
+        data = _block_head(block, compression, n_samples)
+    except zlib.error as exc:
+        raise _fail(path, index, f"the genotype block is not valid zlib data ({exc})") from exc
+    if data is None or len(data) < 8:
         return
-    if len(data) < 10 + n_samples:
-        return
-    bits = data[8 + n_samples + 1]
-    if bits != 8:
+    low, high = data[6], data[7]
+    if (low, high) != (2, 2):
         raise _fail(
             path,
             None,
-            f"stores {bits}-bit probabilities; Hail reads 8-bit BGEN only (as UK Biobank ships) — "
+            f"variant {index} has samples of ploidy {low}"
+            + (f" to {high}" if high != low else "")
+            + " (e.g. males on chrX); Hail reads diploid BGEN only — export it as a VCF, "
+            "which keeps haploid calls, e.g. 'plink2 --bgen FILE ref-first --sample "
+            "FILE.sample --export vcf vcf-dosage=DS', and ingest that",
+        )
+    if not bits or len(data) < 10 + n_samples:
+        return
+    depth = data[8 + n_samples + 1]
+    if depth != 8:
+        raise _fail(
+            path,
+            None,
+            f"stores {depth}-bit probabilities; Hail reads 8-bit BGEN only (as UK Biobank ships) — "
             "convert it, e.g. 'plink2 --bgen FILE ref-first --sample FILE.sample --export "
             "bgen-1.2 bits=8 ref-first'",
         )
+
+
+#: Bytes of a genotype block read to check its ploidy (the compressed head of a block
+#: holds the sample count, the ploidy range and, for small cohorts, more).
+BLOCK_HEAD_BYTES = 4096
 
 
 def scan_bgen_file(
@@ -384,11 +411,13 @@ def scan_bgen_file(
                 alleles.append(_read_exact(handle, length, path, what).decode("utf-8", "replace"))
             (block,) = struct.unpack("<I", _read_exact(handle, 4, path, what))
             here = handle.tell()
-            if index == 1:
-                _check_probability_bits(path, handle.read(min(block, 4096)), flags & 3, n_samples)
-            handle.seek(here + block)
             code = fields[2]
             contig = _resolve_contig(code, reference, recoding)
+            # males' X and Y, and MT, are often haploid; an autosome is checked once
+            if index == 1 or (contig is not None and contig not in reference.autosomes):
+                head = handle.read(min(block, BLOCK_HEAD_BYTES))
+                _check_genotype_block(path, index, head, flags & 3, n_samples, bits=index == 1)
+            handle.seek(here + block)
             if contig is None:
                 if skip_unknown_contigs:
                     skipped += 1

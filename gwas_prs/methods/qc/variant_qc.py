@@ -272,9 +272,9 @@ def variant_qc_table(
     """
     import hail as hl
 
-    dosage = alt_dosage_expr(mt) if has_dosages(mt) else None
+    dosage = None
     x_af: dict[str, hl.expr.Expression] = {}
-    if dosage is not None:  # a male's non-PAR X dosage is one allele (his sex is known)
+    if has_dosages(mt):  # a male's non-PAR X dosage is one allele (his sex is known)
         mt = annotate_x_sex(mt)
         dosage = alt_dosage_expr(mt)
         x_af["_x_af"] = hl.or_missing(mt.locus.in_x_nonpar(), x_alt_frequency_expr(mt))
